@@ -1,0 +1,90 @@
+"""CLIP BPE tokenization at any context length, reporting truncation instead of hiding it.
+
+The ids are open_clip's (``open_clip.tokenizer.SimpleTokenizer``: the OpenAI BPE vocabulary that
+ships in the open_clip wheel): ``<start_of_text>`` (49406), the BPE ids, ``<end_of_text>`` (49407),
+zero padding. A text longer than the context is cut and its last kept token replaced by the end
+token -- what open_clip and DGTRS's ``tokenize(..., truncate=True)`` do -- but here a
+``TruncationWarning`` says how many texts lost content, so a 77-token model never silently
+reads a fraction of a long remote-sensing description.
+
+``pad_to_longest=True`` trims the padding to the batch's longest sequence (per-batch dynamic
+padding): a 12-token short caption then costs 12 positions, not 248. Models built by
+``dgtrs_lib.model`` accept any length up to their context; the EOT token is still found by argmax.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+
+SOT_ID = 49406
+EOT_ID = 49407
+
+
+class TruncationWarning(UserWarning):
+    """Some texts were longer than the context length and were cut."""
+
+
+@dataclass
+class TokenizeInfo:
+    lengths: list[int]        # untruncated token counts, SOT and EOT included
+    context_length: int
+    n_truncated: int
+
+    @property
+    def truncated_fraction(self) -> float:
+        return self.n_truncated / max(1, len(self.lengths))
+
+
+@lru_cache(maxsize=1)
+def _bpe():
+    from open_clip.tokenizer import SimpleTokenizer
+
+    return SimpleTokenizer()
+
+
+def encode(text: str) -> list[int]:
+    """BPE ids of one text with SOT and EOT, untruncated."""
+    if not isinstance(text, str):
+        raise TypeError(f"expected a string to tokenize, got {type(text).__name__}")
+    return [SOT_ID, *_bpe().encode(text), EOT_ID]
+
+
+def token_lengths(texts) -> list[int]:
+    """Untruncated token counts (SOT and EOT included) of each text."""
+    if isinstance(texts, str):
+        texts = [texts]
+    return [len(encode(t)) for t in texts]
+
+
+def tokenize(texts, context_length: int = 248, *, pad_to_longest: bool = False,
+             return_info: bool = False, warn: bool = True):
+    """Tokenize ``texts`` to a ``[N, context_length]`` LongTensor (``[N, longest]`` with
+    ``pad_to_longest``). With ``return_info`` also return a :class:`TokenizeInfo`."""
+    if isinstance(texts, str):
+        texts = [texts]
+    if context_length < 2:
+        raise ValueError(f"context_length must be >= 2 (SOT + EOT), got {context_length}")
+    ids = [encode(t) for t in texts]
+    lengths = [len(x) for x in ids]
+    width = min(context_length, max(lengths, default=2)) if pad_to_longest else context_length
+    out = torch.zeros(len(ids), width, dtype=torch.long)
+    n_truncated = 0
+    for i, seq in enumerate(ids):
+        if len(seq) > context_length:
+            seq = seq[:context_length]
+            seq[-1] = EOT_ID
+            n_truncated += 1
+        out[i, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+    if n_truncated and warn:
+        warnings.warn(
+            f"{n_truncated} of {len(ids)} texts exceed the context length of {context_length} tokens "
+            f"and were truncated (longest: {max(lengths)} tokens)",
+            TruncationWarning,
+            stacklevel=2,
+        )
+    if return_info:
+        return out, TokenizeInfo(lengths=lengths, context_length=context_length, n_truncated=n_truncated)
+    return out
