@@ -33,7 +33,7 @@ def kps_length(length: int, keep: int = 20, ratio: int = 4) -> int:
 def stretch_positional_embedding(pe: torch.Tensor, keep: int = 20, ratio: int = 4) -> torch.Tensor:
     """Stretch a ``[L, D]`` positional embedding with KPS; returns ``[ratio*L - (ratio-1)*keep, D]``.
 
-    Computed in float32 and returned in ``pe``'s dtype; the input is not modified.
+    Computed in at least float32, returned in ``pe``'s dtype; the input is not modified.
     """
     if pe.ndim != 2:
         raise ValueError(f"positional embedding must be 2-D [L, D], got shape {tuple(pe.shape)}")
@@ -42,17 +42,19 @@ def stretch_positional_embedding(pe: torch.Tensor, keep: int = 20, ratio: int = 
         raise ValueError(f"ratio must be a positive integer, got {ratio!r}")
     if not 0 <= keep <= length - 2:
         raise ValueError(f"keep must be in [0, L-2] = [0, {length - 2}] for L={length}, got {keep}")
-    src = pe.detach().float()
+    work = torch.promote_types(pe.dtype, torch.float32)   # fp16/bf16 inputs are computed in fp32
+    src = pe.detach().to(work)
     tail = src[keep:]                                   # the M = L - keep rows that get stretched
-    t = torch.arange(ratio, dtype=torch.float32, device=pe.device) / ratio  # 0, 1/r, ..., (r-1)/r
+    t = torch.arange(ratio, dtype=work, device=pe.device) / ratio  # 0, 1/r, ..., (r-1)/r
     # Interior: every consecutive pair (a, b) of tail rows gives `ratio` rows a + t*(b - a).
     a, b = tail[:-1], tail[1:]
     interior = (a[:, None, :] * (1 - t)[None, :, None] + b[:, None, :] * t[None, :, None]).reshape(-1, pe.shape[1])
     # End: the last `ratio` rows continue the final difference past the last source row.
     end = tail[-1][None, :] + t[:, None] * (tail[-1] - tail[-2])[None, :]
-    out = torch.cat([src[:keep], interior, end], dim=0)
+    out = torch.cat([interior, end], dim=0).to(pe.dtype)
+    out = torch.cat([pe.detach()[:keep], out], dim=0)     # preserved rows: bit-exact copies
     assert out.shape[0] == kps_length(length, keep, ratio)
-    return out.to(pe.dtype)
+    return out
 
 
 def linear_stretch_positional_embedding(pe: torch.Tensor, new_length: int) -> torch.Tensor:
