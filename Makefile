@@ -1,0 +1,44 @@
+# dgtrs-book: two commands for a new user (see README.md).
+#   make book   create .venv if missing, install the lock, execute every notebook under the profile
+#               that fits the hardware (PROFILE=auto: gpu with CUDA, else cpu) and build the HTML book
+#   make test   the test suite (unit tests + smoke execution of every notebook + book build + browser check)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= auto
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+ifeq ($(DGTRS_ONLINE),1)
+OFFLINE :=
+endif
+
+.PHONY: venv book test ablations bench gpu-check clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-lock.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt -c requirements-lock.txt
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip check
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+book: venv
+	$(OFFLINE) $(PY) -m dgtrs_lib.runner --profile $(PROFILE) --book
+
+test: venv
+	$(OFFLINE) $(PY) -m pytest -q -p no:cacheprovider
+
+ablations: venv
+	$(OFFLINE) $(PY) -m dgtrs_lib.ablations --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE))
+
+bench: venv
+	$(OFFLINE) $(PY) scripts/bench_train.py
+	$(OFFLINE) $(PY) scripts/bench_eval.py
+
+gpu-check: venv
+	bash scripts/gpu_check.sh
+
+clean:
+	rm -rf _build artifacts results/smoke results/cpu results/gpu .cache
