@@ -23,6 +23,8 @@ behaviour), which gives the same loss value and a close gradient.
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -75,7 +77,9 @@ def gather(a: torch.Tensor, b: torch.Tensor, gather_with_grad: bool = True) -> t
     rank, world = dist_info()
     if world == 1:
         return a, b
-    return _open_clip_gather(a, b, local_loss=True, gather_with_grad=gather_with_grad, rank=rank, world_size=world)
+    with warnings.catch_warnings():  # torch 2.14 marks torch.distributed.nn.all_gather deprecated; it still works
+        warnings.simplefilter("ignore", FutureWarning)
+        return _open_clip_gather(a, b, local_loss=True, gather_with_grad=gather_with_grad, rank=rank, world_size=world)
 
 
 def contrastive_loss(image: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor,
