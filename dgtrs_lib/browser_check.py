@@ -1,0 +1,279 @@
+"""Open every page of the built book in headless Chromium and check what a reader would see.
+
+For each document in ``_toc.yml`` the page ``<doc>.html`` must exist and, once loaded in a real
+browser (served on 127.0.0.1 by ``http.server``):
+
+* show no Python traceback and no papermill error banner;
+* on a notebook page, show a Colab launch button, and render at least as many figures as the
+  executed notebook produced (images in cell outputs, each with ``naturalWidth > 0``);
+* have no broken local image (external images, e.g. the Colab badge, need a network and are
+  not checked).
+
+It also saves screenshots of the landing page and of one evaluation page into
+``_build/html/_screenshots/``. Chromium runs headless with a fresh profile and every background
+network feature off; Selenium talks to the Debian ``chromedriver`` (so Selenium Manager never
+downloads a driver). Usage::
+
+    python -m dgtrs_lib.browser_check _build/html     # exit status 1 when a check fails
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import shutil
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .profiles import repo_root
+
+CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--disable-dev-shm-usage", "--window-size=1280,1400")
+ERROR_MARKERS = ("Traceback (most recent call last)", "An Exception was encountered at",
+                 "PapermillExecutionError")
+# Pages tried in order for the "evaluation page" screenshot.
+EVALUATION_PAGES = ("notebooks/04-long-text-retrieval", "notebooks/05-short-text-retrieval",
+                    "notebooks/06-zero-shot-classification", "notebooks/07-semantic-localization",
+                    "notebooks/08-ablations", "notebooks/09-reproduction-report")
+
+
+def find_chromium() -> str | None:
+    """Path of an installed Chromium with its driver, or None."""
+    if not Path(CHROMEDRIVER).exists():
+        return None
+    return next((p for p in CHROMIUM if Path(p).exists()), None)
+
+
+@dataclass
+class PageResult:
+    page: str
+    problems: list[str] = field(default_factory=list)
+    images: int = 0
+    expected_images: int = 0
+
+
+@dataclass
+class BrowserReport:
+    pages: list[PageResult]
+    screenshots: list[Path]
+
+    @property
+    def ok(self) -> bool:
+        return all(not p.problems for p in self.pages)
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"{p.page}: {msg}" for p in self.pages for msg in p.problems]
+
+    def summary(self) -> str:
+        lines = [f"browser check: {len(self.pages)} page(s), "
+                 f"{'all OK' if self.ok else f'{len(self.problems)} problem(s)'}"]
+        for p in self.pages:
+            figs = f", {p.images}/{p.expected_images} figures" if p.expected_images else ""
+            lines.append(f"  {'ok  ' if not p.problems else 'FAIL'} {p.page}{figs}")
+        lines += [f"  - {msg}" for msg in self.problems]
+        lines += [f"  screenshot: {s}" for s in self.screenshots]
+        return "\n".join(lines)
+
+
+def expected_figures(nb_path: Path) -> int:
+    """How many image outputs an executed notebook holds (what its page must show)."""
+    import nbformat
+
+    nb = nbformat.read(nb_path, as_version=4)
+    return sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+               if any(k.startswith("image/") for k in o.get("data", {})))
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep test output readable
+        pass
+
+
+class _Server:
+    """``http.server`` on 127.0.0.1 (a free port) serving one folder, in a thread."""
+
+    def __init__(self, folder: Path):
+        handler = functools.partial(_QuietHandler, directory=str(folder))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        return False
+
+
+def _driver(chromium: str, profile_dir: str):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile_dir}")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    return driver
+
+
+_IMAGES_JS = """
+const out = [];
+for (const img of document.querySelectorAll('img')) {
+  out.push({src: img.currentSrc || img.src, complete: img.complete, w: img.naturalWidth,
+            output: !!img.closest('.cell_output, .output')});
+}
+return out;"""
+
+
+def _wait_images(driver, timeout: float = 20.0):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+        and d.execute_script(
+            "return Array.from(document.images).filter(i => i.src.startsWith(location.origin))"
+            ".every(i => i.complete)"))
+
+
+def check_page(driver, url: str, origin: str, page: str, expected_images: int,
+               notebook: bool) -> PageResult:
+    """Load one page and collect its problems."""
+    result = PageResult(page=page, expected_images=expected_images)
+    try:
+        driver.get(url)
+        _wait_images(driver)
+    except Exception as exc:  # noqa: BLE001 - a page that does not load is a problem, not a crash
+        result.problems.append(f"did not load: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        return result
+    body = driver.execute_script("return document.body ? document.body.innerText : ''")
+    if "404" in driver.title or not body.strip():
+        result.problems.append("empty page or not found")
+    for marker in ERROR_MARKERS:
+        if marker in body:
+            result.problems.append(f"shows {marker!r}")
+    errors = driver.execute_script("return document.querySelectorAll('.output.traceback, "
+                                   ".output.error').length")
+    if errors:
+        result.problems.append(f"{errors} error output(s) rendered")
+    images = driver.execute_script(_IMAGES_JS)
+    local = [i for i in images if i["src"].startswith(origin) or i["src"].startswith("data:")]
+    broken = [i["src"] for i in local if not i["w"]]
+    if broken:
+        result.problems.append(f"{len(broken)} broken image(s), e.g. {broken[0]}")
+    result.images = sum(1 for i in local if i["output"] and i["w"] > 0)
+    if result.images < expected_images:
+        result.problems.append(f"shows {result.images} rendered figure(s), the executed notebook "
+                               f"has {expected_images}")
+    if notebook:
+        colab = driver.execute_script(
+            "return document.querySelectorAll('a[href*=\"colab.research.google.com/github/\"]')"
+            ".length")
+        if not colab:
+            result.problems.append("no Colab launch button")
+    return result
+
+
+def check_book(html_dir: Path, *, root: Path | None = None, screenshots: bool = True,
+               chromium: str | None = None) -> BrowserReport:
+    """Check every TOC page of the built book in headless Chromium (see the module docstring).
+
+    Expected figures per notebook page are counted in the executed notebooks the book was built
+    from (the staged source named in ``<html>/_dgtrs_build.json``, written by the runner)."""
+    from .runner import toc_entries
+
+    root = Path(root or repo_root())
+    html_dir = Path(html_dir)
+    chromium = chromium or find_chromium()
+    if chromium is None:
+        raise RuntimeError(f"headless Chromium not found (need {CHROMEDRIVER} and one of "
+                           f"{', '.join(CHROMIUM)}: apt-get install chromium chromium-driver)")
+    entries = toc_entries(root)
+    pages: list[PageResult] = []
+    shots: list[Path] = []
+    profile_dir = tempfile.mkdtemp(prefix="dgtrs-chromium-")
+    try:
+        with _Server(html_dir) as server:
+            driver = _driver(chromium, profile_dir)
+            try:
+                for entry in entries:
+                    html = html_dir / f"{entry}.html"
+                    if not html.exists():
+                        pages.append(PageResult(page=entry, problems=[f"missing: {html}"]))
+                        continue
+                    notebook = entry.startswith("notebooks/")
+                    expected = 0
+                    if notebook:
+                        nb = _executed_copy(html_dir, entry)
+                        if nb is None:
+                            pages.append(PageResult(page=entry, problems=[
+                                "executed notebook not found (no _dgtrs_build.json from the "
+                                "runner's build): cannot count its figures"]))
+                            continue
+                        expected = expected_figures(nb)
+                    pages.append(check_page(driver, server.url + f"{entry}.html",
+                                            server.url.rstrip("/"), entry, expected, notebook))
+                if screenshots:
+                    shots = _screenshots(driver, server.url, html_dir, entries)
+            finally:
+                driver.quit()
+    finally:
+        shutil.rmtree(profile_dir, ignore_errors=True)
+    return BrowserReport(pages=pages, screenshots=shots)
+
+
+def _executed_copy(html_dir: Path, entry: str) -> Path | None:
+    """The executed notebook the page was built from (the runner's staged source tree)."""
+    import json
+
+    info = html_dir / "_dgtrs_build.json"
+    if not info.exists():
+        return None
+    copy = Path(json.loads(info.read_text())["source"]) / f"{entry}.ipynb"
+    return copy if copy.exists() else None
+
+
+def _screenshots(driver, url: str, html_dir: Path, entries: list[str]) -> list[Path]:
+    out = html_dir / "_screenshots"
+    out.mkdir(exist_ok=True)
+    shots = []
+    driver.get(url + "index.html")  # redirects to the root page
+    _wait_images(driver)
+    shots.append(out / "landing.png")
+    driver.save_screenshot(str(shots[-1]))
+    evaluation = next((e for e in EVALUATION_PAGES if e in entries), None)
+    if evaluation:
+        driver.get(url + f"{evaluation}.html")
+        _wait_images(driver)
+        # Scroll to the first figure so the screenshot shows a result, not only the header.
+        driver.execute_script("const f = document.querySelector('.cell_output img');"
+                              "if (f) f.scrollIntoView({block: 'center'});")
+        shots.append(out / "evaluation.png")
+        driver.save_screenshot(str(shots[-1]))
+    return shots
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dgtrs_lib.browser_check",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("html", nargs="?", type=Path, default=repo_root() / "_build" / "html")
+    args = parser.parse_args(argv)
+    report = check_book(args.html)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
