@@ -1,0 +1,409 @@
+"""Metrics of the four zero-shot evaluations: retrieval R@k / mR, classification accuracy,
+and the semantic-localization indicators Rsu / Ras / Rda / Rmi.
+
+References (paper.md section 6 and 10, anchors.md sections 3, 5 and 6):
+
+* **Retrieval** follows the RemoteCLIP / GeoRSCLIP / CLIP_benchmark protocol: cosine similarity,
+  several captions per image; an image query is a hit at k if *any* of its captions is in the
+  top k, a caption query is a hit if its image is in the top k; R@k in percent, and mR is the
+  mean of the six numbers (image->text and text->image R@1/5/10).
+  *Ties* (equal similarity) are broken **against** the query: the rank of a positive is the
+  number of negatives scoring greater than *or equal to* it. ``torch.topk`` in the reference
+  breaks ties in an unspecified order; our rule is deterministic and never rewards a
+  degenerate model (constant features give R@k = 0 unless k covers the whole gallery).
+  The similarity matrix is computed in chunks of queries, so 100k images x 500k captions needs
+  only ``chunk_size x gallery`` floats at a time.
+* **Classification**: top-1, top-5 (NaN with fewer than 5 classes, like CLIP_benchmark) and the
+  mean per-class recall (sklearn's ``balanced_accuracy_score``: the mean recall over the classes
+  present in the labels), plus a confusion matrix.
+* **Semantic localization**: the SLM indicators of Yuan et al. (TGRS 2022), exactly as in the
+  official ``SLM.py`` (copied into GeoRSCLIP's ``inference_tool.py``), re-implemented with
+  numpy + scipy instead of cv2 / skimage:
+
+  - constants: beta_su = 0.707, eps = 1e-7; radius expand factor 1.5, 5 box-filter passes of
+    50 x 50, maximum filter of size 1000, peaks kept where P >= 0.5, scale beta_as = 3;
+    eta_da = 0.5; Rmi weights (0.4, 0.35, 0.25);
+  - region centre = int() of the vertex mean, radius = int(1.5 x mean vertex distance);
+  - the no-peak quirk: with no attention peak at all, the offsets list is the single radius of
+    the *first* region, so Ras = 1 whatever the number of regions;
+  - ``cv2.boxFilter`` (normalised, BORDER_REFLECT_101, anchor at the kernel centre) is an exact
+    integer box sum over a reflect-101 padding with the same rounding (``rint(sum * 1/2500)``);
+    ``skimage.measure.label(connectivity=2)`` is ``scipy.ndimage.label`` with a 3 x 3 structure;
+    centroids are the mean pixel (row, col), truncated with int();
+  - ``cv2.fillPoly`` (int32 vertices, 8-connected, no shift) is re-implemented as an even-odd
+    scanline fill over *all* polygons at once (as cv2 does: overlapping polygons cancel) with
+    crossings rounded to the nearest pixel and filled inclusively, plus the polygon outline
+    drawn with a rounding DDA line. A convex or axis-aligned polygon gives the same pixels as
+    cv2 (outline included); on slanted edges single pixels can differ where cv2's fixed-point
+    Bresenham and our rounding disagree by one -- a relative change of about
+    perimeter / area in ``sum(mask)``, well below the metrics' printed precision.
+
+  ``selo_metrics`` works on the float map directly; ``jpeg_roundtrip=True`` reproduces the
+  reference, which writes the uint8 probmap as a JPEG (cv2 quality 95) and reads it back as
+  gray / 255 -- we use Pillow at quality 95, so values may differ from a cv2-written file by
+  about one gray level where the two libjpeg builds round differently.
+"""
+from __future__ import annotations
+
+import io
+import math
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+RETRIEVAL_KEYS = ("i2t_R@1", "i2t_R@5", "i2t_R@10", "t2i_R@1", "t2i_R@5", "t2i_R@10", "mR")
+
+# SLM constants (SLM.py, ``SLM.__init__``)
+RSU_BETA = 0.707
+RSU_EPS = 1e-7
+RAS_EXPAND = 1.5
+RAS_FILTER_TIMES = 5
+RAS_BOX = 50
+RAS_MAX_FILTER = 1000
+RAS_SCALE_BETA = 3.0
+RAS_MIN_PEAK = 0.5
+RDA_ETA = 0.5
+RMI_WEIGHTS = (0.4, 0.35, 0.25)
+
+
+# ----------------------------------------------------------------------------------------------
+# Retrieval
+# ----------------------------------------------------------------------------------------------
+def _as_features(x, name: str) -> torch.Tensor:
+    t = torch.as_tensor(x).detach()
+    if t.ndim != 2 or t.shape[0] == 0:
+        raise ValueError(f"{name}: expected a non-empty 2-D array [N, D], got shape {tuple(t.shape)}")
+    if not torch.is_floating_point(t):
+        t = t.float()
+    t = t.float()
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name}: contains NaN or inf")
+    return torch.nn.functional.normalize(t, dim=-1)
+
+
+def _auto_chunk(gallery: int, budget: int = 1 << 24) -> int:
+    """Queries per chunk so that one chunk's score matrix holds about ``budget`` floats (64 MiB)."""
+    return max(1, min(4096, budget // max(1, gallery)))
+
+
+def retrieval_ranks(image_features, text_features, text_to_image, *, chunk_size: int | None = None,
+                    device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Rank of the best positive for every query, 0 = first place.
+
+    Returns ``(i2t_rank [N_img], t2i_rank [N_txt])``. The rank of a positive is the number of
+    *negatives* whose similarity is >= its own (ties count against the query); for an image query
+    the best-scoring of its captions is used (the "any caption in the top k" rule).
+    """
+    img = _as_features(image_features, "image_features").to(device)
+    txt = _as_features(text_features, "text_features").to(device)
+    if img.shape[1] != txt.shape[1]:
+        raise ValueError(f"image_features have dim {img.shape[1]} but text_features have dim {txt.shape[1]}")
+    t2i = torch.as_tensor(np.asarray(text_to_image), dtype=torch.long).reshape(-1)
+    n_img, n_txt = img.shape[0], txt.shape[0]
+    if t2i.numel() != n_txt:
+        raise ValueError(f"text_to_image: expected one image index per caption ({n_txt}), got {t2i.numel()}")
+    if n_txt and (t2i.min() < 0 or t2i.max() >= n_img):
+        raise ValueError(f"text_to_image: indices must lie in [0, {n_img}), got [{int(t2i.min())}, {int(t2i.max())}]")
+    counts = torch.bincount(t2i, minlength=n_img)
+    if (counts == 0).any():
+        missing = torch.nonzero(counts == 0).flatten()[:5].tolist()
+        raise ValueError(f"text_to_image: images {missing} (and maybe more) have no caption; "
+                         "every image needs at least one positive caption")
+    t2i = t2i.to(device)
+
+    # text -> image: one positive per caption
+    cs = chunk_size or _auto_chunk(n_img)
+    t2i_rank = torch.empty(n_txt, dtype=torch.long)
+    for s in range(0, n_txt, cs):
+        scores = txt[s:s + cs] @ img.T                                   # [c, N_img]
+        pos = scores.gather(1, t2i[s:s + cs, None])                      # [c, 1]
+        t2i_rank[s:s + cs] = ((scores >= pos).sum(1) - 1).cpu()          # minus the positive itself
+
+    # image -> text: best of the image's captions, negatives = other images' captions
+    cs = chunk_size or _auto_chunk(n_txt)
+    i2t_rank = torch.empty(n_img, dtype=torch.long)
+    for s in range(0, n_img, cs):
+        idx = torch.arange(s, min(s + cs, n_img), device=device)
+        scores = img[idx] @ txt.T                                        # [c, N_txt]
+        is_pos = t2i[None, :] == idx[:, None]
+        best = scores.masked_fill(~is_pos, float("-inf")).max(1, keepdim=True).values
+        i2t_rank[s:s + cs] = ((scores >= best) & ~is_pos).sum(1).cpu()
+    return i2t_rank.numpy(), t2i_rank.numpy()
+
+
+def recall_at_k(ranks, k: int) -> float:
+    """Percentage of queries whose best positive has rank < k."""
+    ranks = np.asarray(ranks)
+    return float(100.0 * np.mean(ranks < k)) if ranks.size else float("nan")
+
+
+def retrieval_metrics(image_features, text_features, text_to_image, ks: Sequence[int] = (1, 5, 10), *,
+                      chunk_size: int | None = None, device: str | torch.device = "cpu") -> dict[str, float]:
+    """Image<->text R@k (percent) and mR, several captions per image (see the module docstring).
+
+    ``text_to_image[j]`` is the index (row of ``image_features``) of caption j's image.
+    Keys: ``i2t_R@k`` and ``t2i_R@k`` for each k, and ``mR`` = their mean.
+    """
+    i2t, t2i = retrieval_ranks(image_features, text_features, text_to_image, chunk_size=chunk_size, device=device)
+    out = {f"i2t_R@{k}": recall_at_k(i2t, k) for k in ks}
+    out.update({f"t2i_R@{k}": recall_at_k(t2i, k) for k in ks})
+    out["mR"] = float(np.mean(list(out.values())))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Classification
+# ----------------------------------------------------------------------------------------------
+def confusion_matrix(labels, predictions, num_classes: int) -> np.ndarray:
+    """``cm[true, predicted]`` counts."""
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    predictions = np.asarray(predictions, dtype=np.int64).reshape(-1)
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (labels, predictions), 1)
+    return cm
+
+
+def classification_metrics(logits, labels, *, num_classes: int | None = None) -> dict:
+    """Top-1 / top-5 accuracy (percent; top-5 is NaN with fewer than 5 classes), mean per-class
+    recall (percent, over the classes present in ``labels``) and the confusion matrix.
+
+    The top-1 prediction is ``argmax`` (the lowest class index wins an exact tie).
+    """
+    logits = torch.as_tensor(logits).float()
+    labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
+    if logits.ndim != 2 or logits.shape[0] != labels_t.numel():
+        raise ValueError(f"logits: expected [N, C] with N = len(labels) = {labels_t.numel()}, got {tuple(logits.shape)}")
+    n, c = logits.shape
+    num_classes = num_classes or c
+    if c != num_classes:
+        raise ValueError(f"logits have {c} columns but num_classes is {num_classes}")
+    if n and (labels_t.min() < 0 or labels_t.max() >= c):
+        raise ValueError(f"labels must lie in [0, {c}), got [{int(labels_t.min())}, {int(labels_t.max())}]")
+    pred = logits.argmax(1)
+    acc1 = 100.0 * (pred == labels_t).float().mean().item()
+    if c >= 5:
+        top5 = logits.topk(5, dim=1).indices
+        acc5 = 100.0 * (top5 == labels_t[:, None]).any(1).float().mean().item()
+    else:
+        acc5 = float("nan")
+    cm = confusion_matrix(labels_t.numpy(), pred.numpy(), c)
+    support = cm.sum(1)
+    present = support > 0
+    per_class = np.full(c, np.nan)
+    per_class[present] = np.diag(cm)[present] / support[present]
+    mpcr = 100.0 * float(np.mean(per_class[present])) if present.any() else float("nan")
+    return {"acc1": acc1, "acc5": acc5, "mean_per_class_recall": mpcr,
+            "per_class_recall": per_class, "confusion_matrix": cm, "predictions": pred.numpy()}
+
+
+# ----------------------------------------------------------------------------------------------
+# Semantic localization (SLM)
+# ----------------------------------------------------------------------------------------------
+def _as_polygons(polygons) -> list[np.ndarray]:
+    if isinstance(polygons, np.ndarray) and polygons.ndim == 2:
+        polygons = [polygons]
+    out = []
+    for i, p in enumerate(polygons):
+        arr = np.asarray(p, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] < 1:
+            raise ValueError(f"polygons[{i}]: expected an (N, 2) array of (x, y) vertices, got shape {arr.shape}")
+        out.append(arr)
+    if not out:
+        raise ValueError("polygons: expected at least one polygon")
+    return out
+
+
+def _line_pixels(x0: int, y0: int, x1: int, y1: int) -> tuple[np.ndarray, np.ndarray]:
+    n = max(abs(x1 - x0), abs(y1 - y0))
+    t = np.arange(n + 1) / max(n, 1)
+    xs = np.floor(x0 + t * (x1 - x0) + 0.5).astype(np.int64)
+    ys = np.floor(y0 + t * (y1 - y0) + 0.5).astype(np.int64)
+    return xs, ys
+
+
+def polygon_mask(shape: tuple[int, int], polygons) -> np.ndarray:
+    """Filled polygons as a float 0/1 mask of ``shape`` (H, W), like ``cv2.fillPoly(mask,
+    [int32 polygons], 1)``: vertices truncated to int32, even-odd scanline fill of all polygons
+    together with crossings rounded to the nearest pixel and filled inclusively, plus the outline.
+    Parts outside the image are clipped (polygons may touch or cross the border)."""
+    h, w = shape
+    mask = np.zeros((h, w), dtype=np.float64)
+    polys = [np.asarray(p, dtype=np.float64).astype(np.int32).astype(np.int64) for p in _as_polygons(polygons)]
+    # edges of all polygons (closed)
+    edges = []
+    for p in polys:
+        q = np.roll(p, -1, axis=0)
+        edges.extend(zip(p.tolist(), q.tolist()))
+    e = np.array([[a[0], a[1], b[0], b[1]] for a, b in edges], dtype=np.float64)  # x0 y0 x1 y1
+    e = e[e[:, 1] != e[:, 3]]                                                     # horizontal edges only draw
+    if len(e):
+        ys_top = np.minimum(e[:, 1], e[:, 3])
+        ys_bot = np.maximum(e[:, 1], e[:, 3])
+        lo, hi = int(max(0, ys_top.min())), int(min(h - 1, ys_bot.max()))
+        if lo <= hi:
+            rows = np.arange(lo, hi + 1, dtype=np.float64)[:, None]               # [R, 1]
+            active = (rows >= ys_top[None]) & (rows < ys_bot[None])               # half-open: y0 <= y < y1
+            t = (rows - e[None, :, 1]) / (e[None, :, 3] - e[None, :, 1])
+            xs = e[None, :, 0] + t * (e[None, :, 2] - e[None, :, 0])
+            xs = np.where(active, np.floor(xs + 0.5), np.inf)
+            xs.sort(axis=1)
+            n_act = active.sum(1)
+            diff = np.zeros((hi - lo + 1, w + 1), dtype=np.int64)
+            for j in range(0, xs.shape[1] - 1, 2):
+                ok = n_act > j + 1
+                if not ok.any():
+                    break
+                r = np.nonzero(ok)[0]
+                a = np.clip(xs[r, j], 0, w).astype(np.int64)
+                b = np.clip(xs[r, j + 1] + 1, 0, w).astype(np.int64)
+                keep = b > a
+                np.add.at(diff, (r[keep], a[keep]), 1)
+                np.add.at(diff, (r[keep], b[keep]), -1)
+            mask[lo:hi + 1] = np.cumsum(diff, axis=1)[:, :w] > 0
+    for p in polys:                                                               # outline
+        q = np.roll(p, -1, axis=0)
+        for (x0, y0), (x1, y1) in zip(p.tolist(), q.tolist()):
+            xs_, ys_ = _line_pixels(x0, y0, x1, y1)
+            inside = (xs_ >= 0) & (xs_ < w) & (ys_ >= 0) & (ys_ < h)
+            mask[ys_[inside], xs_[inside]] = 1.0
+    return mask
+
+
+def region_center_radius(polygon) -> tuple[int, int, int]:
+    """(x, y, r) of one GT region: int() of the vertex mean, r = int(1.5 x mean vertex distance)."""
+    p = np.asarray(polygon, dtype=np.float64)
+    cx = int(sum(p[:, 0].tolist()) / len(p))
+    cy = int(sum(p[:, 1].tolist()) / len(p))
+    r = int(np.mean(np.linalg.norm(p - np.array([cx, cy], dtype=np.float64), axis=1)) * RAS_EXPAND)
+    return cx, cy, r
+
+
+def box_filter_uint8(img: np.ndarray, size: int = RAS_BOX) -> np.ndarray:
+    """``cv2.boxFilter(img, -1, (size, size))`` on uint8: normalised box sum, anchor at the kernel
+    centre (rows y - size//2 .. y + (size-1)//2), BORDER_REFLECT_101 (numpy 'reflect' padding)."""
+    a = np.asarray(img)
+    before, after = size // 2, (size - 1) // 2
+    pad = np.pad(a.astype(np.int64), ((before, after), (before, after)), mode="reflect")
+    c = np.cumsum(pad, axis=0)
+    c = np.concatenate([np.zeros((1, c.shape[1]), np.int64), c], axis=0)
+    rows = c[size:] - c[:-size]
+    c = np.cumsum(rows, axis=1)
+    c = np.concatenate([np.zeros((c.shape[0], 1), np.int64), c], axis=1)
+    sums = c[:, size:] - c[:, :-size]
+    return np.clip(np.rint(sums * (1.0 / (size * size))), 0, 255).astype(np.uint8)
+
+
+def attention_peaks(prob: np.ndarray, *, box: int = RAS_BOX, times: int = RAS_FILTER_TIMES,
+                    max_size: int = RAS_MAX_FILTER, min_peak: float = RAS_MIN_PEAK) -> list[tuple[int, int]]:
+    """Predicted attention centres (x, y), sorted by ``prob`` at the centre (descending, stable),
+    keeping those with prob >= ``min_peak`` (SLM ``_get_prob_center_in_gray``)."""
+    from scipy import ndimage
+
+    gray = np.asarray(prob * 255.0).astype(np.uint8)
+    for _ in range(times):
+        gray = box_filter_uint8(gray, box)
+    mx = ndimage.maximum_filter(gray, size=max_size)
+    binary = (np.where(mx == gray, gray, 0) > 0)
+    labels, n = ndimage.label(binary, structure=np.ones((3, 3), dtype=int))
+    if n == 0:
+        return []
+    cents = ndimage.center_of_mass(binary, labels, index=np.arange(1, n + 1))
+    centers = [(int(c[1]), int(c[0])) for c in cents]
+    centers.sort(key=lambda c: prob[c[1], c[0]], reverse=True)
+    return [c for c in centers if prob[c[1], c[0]] >= min_peak]
+
+
+def rsu(prob: np.ndarray, mask: np.ndarray) -> float:
+    """Salient-area usefulness (higher is better)."""
+    inside = float(np.sum(prob * mask))
+    total = float(np.sum(prob))
+    h, w = mask.shape
+    area = float(np.sum(mask))
+    if area == 0:
+        raise ValueError("polygons: the filled ground-truth mask is empty inside the image")
+    left = inside / (total - inside + RSU_EPS)
+    right = (h * w - area) / area
+    return float(1.0 - np.exp(-RSU_BETA * left * right))
+
+
+def ras(regions: list[tuple[int, int, int]], peaks: list[tuple[int, int]]) -> float:
+    """Attention shift (lower is better), with the reference's no-peak quirk."""
+    if len(peaks) == 0:
+        offsets = [regions[0][2]]                    # SLM: a single offset, the first radius
+    else:
+        offsets = []
+        for x, y, r in regions:
+            d = [float(np.linalg.norm(np.array([x, y], dtype=np.float64) - np.array(p))) for p in peaks]
+            d = [v for v in d if v <= r]
+            offsets.append(np.mean(d) if d else r)
+    g = float(np.mean([off / reg[2] for off, reg in zip(offsets, regions)]))
+    return float((np.exp(RAS_SCALE_BETA * g) - 1) / (np.exp(RAS_SCALE_BETA) - 1))
+
+
+def rda(regions: list[tuple[int, int, int]], peaks: list[tuple[int, int]]) -> float:
+    """Attention discreteness (higher is better)."""
+    vals = []
+    for x, y, r in regions:
+        pts = [p for p in peaks if np.linalg.norm(np.array([x, y], dtype=np.float64) - np.array(p)) <= r]
+        n = len(pts)
+        if n <= 1:
+            vals.append(float(n))
+            continue
+        arr = np.asarray(pts, dtype=np.float64)
+        c = arr.mean(0)
+        m = float(np.mean(np.linalg.norm(arr - c, axis=1))) / r
+        vals.append(0.5 * (1 - m) + math.exp(-RDA_ETA * (n + 2)))
+    return float(np.mean(vals))
+
+
+def rmi(rsu_v: float, ras_v: float, rda_v: float) -> float:
+    w_su, w_as, w_da = RMI_WEIGHTS
+    return float(w_su * rsu_v + w_as * (1 - ras_v) + w_da * rda_v)
+
+
+def jpeg_roundtrip(prob: np.ndarray, quality: int = 95) -> np.ndarray:
+    """uint8(255 * prob) written as a grayscale JPEG (Pillow, ``quality``) and read back / 255."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(prob * 255.0).astype(np.uint8), mode="L").save(buf, format="JPEG", quality=quality)
+    buf.seek(0)
+    return np.asarray(Image.open(buf).convert("L"), dtype=np.float64) / 255.0
+
+
+def selo_metrics(probmap, polygons, *, jpeg_roundtrip: bool = False, return_details: bool = False) -> dict:
+    """Rsu, Ras, Rda and Rmi of one sample (SLM definitions, see the module docstring).
+
+    ``probmap``: (H, W) float array in [0, 1] (a uint8 array is read as gray / 255).
+    ``polygons``: list of (N, 2) arrays of (x=column, y=row) vertices in pixels (AIR-SLT anno.json).
+    ``jpeg_roundtrip``: pass the map through the reference's JPEG write/read first.
+    ``return_details``: also return the mask, the peaks and the regions (for plots).
+    """
+    prob = np.asarray(probmap)
+    if prob.ndim != 2:
+        raise ValueError(f"probmap: expected a 2-D (H, W) array, got shape {prob.shape}")
+    prob = prob / 255.0 if prob.dtype == np.uint8 else prob.astype(np.float64)
+    if not np.isfinite(prob).all() or prob.min() < 0 or prob.max() > 1:
+        raise ValueError("probmap: expected finite values in [0, 1]")
+    if jpeg_roundtrip:
+        prob = globals()["jpeg_roundtrip"](prob)
+    polys = _as_polygons(polygons)
+    mask = polygon_mask(prob.shape, polys)
+    regions = [region_center_radius(p) for p in polys]
+    for i, (_, _, r) in enumerate(regions):
+        if r <= 0:
+            raise ValueError(f"polygons[{i}]: the region radius int(1.5 x mean vertex distance) is 0; "
+                             "the polygon is too small for Ras/Rda")
+    peaks = attention_peaks(prob)
+    su, as_, da = rsu(prob, mask), ras(regions, peaks), rda(regions, peaks)
+    out = {"Rsu": su, "Ras": as_, "Rda": da, "Rmi": rmi(su, as_, da)}
+    if return_details:
+        out.update(mask=mask, peaks=peaks, regions=regions)
+    return out
+
+
+def mean_selo_metrics(per_sample: Iterable[dict]) -> dict[str, float]:
+    """Dataset score: the arithmetic mean of each indicator over samples (Rmi averaged per sample)."""
+    rows = list(per_sample)
+    return {k: float(np.mean([r[k] for r in rows])) for k in ("Rsu", "Ras", "Rda", "Rmi")}

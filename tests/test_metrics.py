@@ -1,0 +1,117 @@
+"""Retrieval and classification metrics against hand-computed cases; chunked == full matrix."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dgtrs_lib.metrics import (RETRIEVAL_KEYS, classification_metrics, confusion_matrix, recall_at_k,
+                               retrieval_metrics, retrieval_ranks)
+
+
+def _hand_case():
+    img = 3 * torch.eye(3)                                    # unnormalised on purpose
+    txt = torch.tensor([[1.0, 0, 0], [0, 2, 0], [0, 1, 0], [5, 0, 0], [0, 0, 1]])
+    t2i = [0, 0, 1, 2, 2]
+    return img, txt, t2i
+
+
+def test_retrieval_hand_computed_with_ties_and_several_positives():
+    img, txt, t2i = _hand_case()
+    i2t, t2i_rank = retrieval_ranks(img, txt, t2i)
+    # caption 1 (image 0) ties with image 2 at 0 and loses to image 1: rank 2 (ties count against)
+    assert t2i_rank.tolist() == [0, 2, 0, 2, 0]
+    # image 0: best positive (caption 0, score 1) ties with caption 3 of image 2 -> rank 1
+    # image 1: its caption 2 ties with caption 1 (image 0) -> rank 1; image 2: caption 4 wins -> 0
+    assert i2t.tolist() == [1, 1, 0]
+    m = retrieval_metrics(img, txt, t2i)
+    assert list(m) == list(RETRIEVAL_KEYS)
+    assert m["i2t_R@1"] == pytest.approx(100 / 3)
+    assert m["i2t_R@5"] == m["i2t_R@10"] == 100.0
+    assert m["t2i_R@1"] == pytest.approx(60.0)
+    assert m["t2i_R@5"] == 100.0
+    assert m["mR"] == pytest.approx((100 / 3 + 100 + 100 + 60 + 100 + 100) / 6)
+
+
+def test_constant_features_score_zero_not_hundred():
+    img = torch.ones(20, 8)
+    txt = torch.ones(40, 8)
+    m = retrieval_metrics(img, txt, np.repeat(np.arange(20), 2))
+    assert m["t2i_R@10"] == 0.0 and m["i2t_R@10"] == 0.0      # every candidate ties: 19 / 38 negatives above
+
+
+def _reference_ranks(img, txt, t2i):
+    """Straightforward full-matrix implementation of the same definition (float64)."""
+    img = img / np.linalg.norm(img, axis=1, keepdims=True)
+    txt = txt / np.linalg.norm(txt, axis=1, keepdims=True)
+    s = txt @ img.T
+    t2i = np.asarray(t2i)
+    t_rank = np.array([(s[j] >= s[j, t2i[j]]).sum() - 1 for j in range(len(txt))])
+    i_rank = []
+    for i in range(len(img)):
+        pos = t2i == i
+        best = s[pos, i].max()
+        i_rank.append(((s[:, i] >= best) & ~pos).sum())
+    return np.array(i_rank), t_rank
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, None])
+def test_chunked_equals_full_matrix_with_exact_ties(chunk):
+    rng = np.random.default_rng(0)
+    # +-1 entries in 4-D: normalised entries are exactly +-0.5, scores exact multiples of 0.25 -> many ties
+    img = rng.choice([-1.0, 1.0], size=(30, 4))
+    t2i = np.concatenate([np.arange(30), rng.integers(0, 30, 50)])
+    txt = rng.choice([-1.0, 1.0], size=(len(t2i), 4))
+    ref_i, ref_t = _reference_ranks(img, txt, t2i)
+    got_i, got_t = retrieval_ranks(torch.tensor(img), torch.tensor(txt), t2i, chunk_size=chunk)
+    np.testing.assert_array_equal(got_i, ref_i)
+    np.testing.assert_array_equal(got_t, ref_t)
+
+
+def test_chunked_equals_full_matrix_random_floats():
+    rng = np.random.default_rng(1)
+    img = rng.normal(size=(200, 16)).astype(np.float32)
+    t2i = np.repeat(np.arange(200), 5)
+    txt = (img[t2i] + rng.normal(scale=1.5, size=(1000, 16))).astype(np.float32)
+    full = retrieval_metrics(img, txt, t2i, chunk_size=10_000)
+    for chunk in (3, 128):
+        assert retrieval_metrics(img, txt, t2i, chunk_size=chunk) == full
+    ref_i, ref_t = _reference_ranks(img.astype(np.float64), txt.astype(np.float64), t2i)
+    assert full["t2i_R@5"] == pytest.approx(recall_at_k(ref_t, 5))
+    assert full["i2t_R@1"] == pytest.approx(recall_at_k(ref_i, 1))
+
+
+def test_retrieval_bad_input_is_named():
+    img, txt, _ = _hand_case()
+    with pytest.raises(ValueError, match="text_to_image"):
+        retrieval_metrics(img, txt, [0, 0, 1])
+    with pytest.raises(ValueError, match="no caption"):
+        retrieval_metrics(img, txt, [0, 0, 1, 1, 1])
+    with pytest.raises(ValueError, match="dim"):
+        retrieval_metrics(img, txt[:, :2], [0, 0, 1, 2, 2])
+
+
+def test_classification_tiny_known_case():
+    logits = torch.tensor([[3.0, 1, 0], [0, 2, 1], [0, 2, 1], [1, 0, 0.5], [0, 0, 9]])
+    labels = [0, 1, 2, 2, 2]
+    m = classification_metrics(logits, labels)
+    assert m["acc1"] == pytest.approx(60.0)                  # predictions 0, 1, 1, 0, 2
+    assert math.isnan(m["acc5"])                             # fewer than 5 classes
+    assert m["mean_per_class_recall"] == pytest.approx(100 * (1 + 1 + 1 / 3) / 3)
+    np.testing.assert_array_equal(m["confusion_matrix"], [[1, 0, 0], [0, 1, 0], [1, 1, 1]])
+
+
+def test_classification_top5_and_absent_classes():
+    logits = torch.zeros(2, 6)
+    logits[0] = torch.tensor([6.0, 5, 4, 3, 2, 1])           # label 4 is 5th -> top-5 hit, top-1 miss
+    logits[1] = torch.tensor([6.0, 5, 4, 3, 2, 1])           # label 5 is 6th -> miss
+    m = classification_metrics(logits, [4, 5])
+    assert m["acc1"] == 0.0 and m["acc5"] == 50.0
+    assert m["mean_per_class_recall"] == 0.0                 # only classes 4 and 5 are present
+    assert np.isnan(m["per_class_recall"][0])
+
+
+def test_confusion_matrix_counts():
+    np.testing.assert_array_equal(confusion_matrix([0, 0, 1], [1, 1, 1], 2), [[0, 2], [0, 1]])
+    with pytest.raises(ValueError, match="labels"):
+        classification_metrics(torch.zeros(2, 3), [0, 3])
