@@ -235,7 +235,8 @@ def execute_notebook(nb_path: Path, out_path: Path, profile: str, *, cwd: Path,
             )
         except PapermillExecutionError as exc:
             status = "failed"
-            failed_cell = f"cell {exc.cell_index} (In [{exc.exec_count}])"
+            first = next((ln for ln in (exc.source or "").splitlines() if ln.strip()), "")
+            failed_cell = f"cell {exc.cell_index} (In [{exc.exec_count}]): {first.strip()[:80]}"
             error = f"{exc.ename}: {exc.evalue}"
         except Exception as exc:  # kernel died, timeout, bad JSON...: still name the notebook
             status = "failed"

@@ -1,0 +1,80 @@
+"""The whole book, as CI builds it: every TOC notebook executed on `smoke`, the strict Jupyter Book
+build, and every page opened in headless Chromium. One module-scoped build, shared by the tests."""
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from dgtrs_lib import browser_check, runner
+
+pytestmark = [pytest.mark.slow, pytest.mark.notebooks]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    """Run the runner exactly as `python -m dgtrs_lib.runner --profile smoke --book` does, into a
+    temporary build folder, with artifacts/results/cache isolated like a fresh clone."""
+    tmp = tmp_path_factory.mktemp("book")
+    with pytest.MonkeyPatch.context() as mp:
+        for var, sub in (("DGTRS_ARTIFACTS", "artifacts"), ("DGTRS_RESULTS", "results"), ("DGTRS_CACHE", "cache")):
+            mp.setenv(var, str(tmp / sub))
+        mp.setenv("DGTRS_PROFILE", "smoke")  # restored afterwards (the runner sets it for the kernels)
+        build = tmp / "_build"
+        runs = runner.run_notebooks("smoke", root=ROOT, build_dir=build)
+        html = runner.build_book("smoke", root=ROOT, build_dir=build)
+        yield {"runs": runs, "html": html, "build": build, "results": tmp / "results"}
+
+
+def test_every_toc_notebook_executes_on_smoke(book):
+    expected = [p.stem for p in runner.toc_notebooks(ROOT)]
+    assert [r.notebook for r in book["runs"]] == expected
+    assert all(r.status == "ok" for r in book["runs"])
+    rows = list(csv.DictReader((book["build"] / "executed" / "smoke" / "notebook_times.csv").open()))
+    assert sorted(r["notebook"] for r in rows) == sorted(expected)
+    for row in rows:
+        assert float(row["wall_s"]) > 0 and float(row["peak_rss_mb"]) > 0, row
+    assert (book["results"] / "smoke" / "notebook_times.csv").exists()
+    for name in expected:
+        assert runner.notebook_errors(book["build"] / "executed" / "smoke" / f"{name}.ipynb") == []
+
+
+def test_book_has_every_page_and_colab_launch_buttons(book):
+    html = book["html"]
+    assert (html / "index.html").exists()
+    for entry in runner.toc_entries(ROOT):
+        page = html / f"{entry}.html"
+        assert page.exists(), f"missing page {page}"
+        if entry.startswith("notebooks/"):
+            text = page.read_text()
+            link = f"colab.research.google.com/github/dgtrs-book/dgtrs-book/blob/main/{entry}.ipynb"
+            assert link in text, f"{entry}: no Colab launch button to {link}"
+    assert json.loads((html / "_dgtrs_build.json").read_text())["profile"] == "smoke"
+
+
+def test_report_page_reads_this_run(book):
+    # The report notebook ran last and saw the other notebooks' timings from this very run.
+    text = (book["html"] / "notebooks" / "09-reproduction-report.html").read_text()
+    assert "Reproduction report" in text
+    earlier = [r.notebook for r in book["runs"] if r.notebook != "09-reproduction-report"]
+    for name in earlier:
+        assert name in text
+    assert (book["results"] / "smoke" / "reproduction_comparison.csv").exists()
+
+
+@pytest.mark.browser
+def test_every_page_in_headless_chromium(book):
+    if browser_check.find_chromium() is None:
+        pytest.skip("headless Chromium not installed (apt-get install chromium chromium-driver); "
+                    "CI installs it in .ci/run")
+    result = browser_check.check_book(book["html"], root=ROOT)
+    assert result.ok, result.summary()
+    assert len(result.pages) == len(runner.toc_entries(ROOT))
+    report_page = next(p for p in result.pages if p.page == "notebooks/09-reproduction-report")
+    assert report_page.expected_images >= 1 and report_page.images >= report_page.expected_images
+    names = sorted(p.name for p in result.screenshots)
+    assert names == ["evaluation.png", "landing.png"]
+    for shot in result.screenshots:
+        assert shot.parent == book["html"] / "_screenshots"
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000

@@ -1,0 +1,140 @@
+"""The notebook runner: TOC order, failures naming the notebook and cell, timings, strict build."""
+import csv
+import json
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dgtrs_lib import runner
+from dgtrs_lib.runner import RunnerError
+
+
+def _nb(path: Path, *sources: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell('PROFILE = "auto"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), params,
+                *[nbformat.v4.new_code_cell(s) for s in sources]]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def _toc(root: Path, *files: str) -> None:
+    chapters = "\n".join(f"      - file: {f}" for f in files)
+    (root / "_toc.yml").write_text(
+        f"format: jb-book\nroot: book/intro\nparts:\n  - caption: Notebooks\n    chapters:\n{chapters}\n")
+
+
+def test_toc_order_and_notebooks(tmp_path):
+    _toc(tmp_path, "notebooks/02-b", "book/page", "notebooks/01-a.ipynb")
+    for name in ("01-a", "02-b"):
+        _nb(tmp_path / "notebooks" / f"{name}.ipynb", "1")
+    assert runner.toc_entries(tmp_path) == ["book/intro", "notebooks/02-b", "book/page", "notebooks/01-a"]
+    assert [p.stem for p in runner.toc_notebooks(tmp_path)] == ["02-b", "01-a"]  # TOC order, not name order
+
+
+def test_toc_listing_a_missing_notebook_is_a_clear_error(tmp_path):
+    _toc(tmp_path, "notebooks/03-not-written-yet")
+    with pytest.raises(RunnerError, match=r"_toc.yml lists 'notebooks/03-not-written-yet'.*does not exist"):
+        runner.toc_notebooks(tmp_path)
+
+
+def test_repository_toc_lists_only_existing_notebooks_in_order():
+    notebooks = runner.toc_notebooks()
+    stems = [p.stem for p in notebooks]
+    assert stems == sorted(stems), "book order must follow the NN- prefixes"
+    assert "09-reproduction-report" in stems
+
+
+def test_select_by_prefix_and_unknown_name(tmp_path):
+    nbs = [tmp_path / "01-a.ipynb", tmp_path / "04-long-text-retrieval.ipynb", tmp_path / "09-report.ipynb"]
+    assert runner.select(nbs, ["09", "04"]) == [nbs[1], nbs[2]]  # book order kept
+    assert runner.select(nbs, None) == nbs
+    with pytest.raises(RunnerError, match="--only '07'.*01-a, 04-long-text-retrieval, 09-report"):
+        runner.select(nbs, ["07"])
+
+
+def test_failure_names_notebook_and_cell_keeps_copy_and_times(tmp_path, tmp_outputs):
+    good = _nb(tmp_path / "nb" / "01-good.ipynb",
+               "import os\nassert os.environ['DGTRS_PROFILE'] == PROFILE == 'smoke'",
+               "import time\nbuf = b'x' * (120 * 2**20)  # touched pages: RSS grows\ntime.sleep(0.8)  # >= 2 polls")
+    bad = _nb(tmp_path / "nb" / "02-bad.ipynb", "x = 1", "raise ValueError('boom in cell three')", "never = 1")
+    build = tmp_path / "_build"
+    with pytest.raises(RunnerError) as err:
+        runner.run_notebooks("smoke", root=tmp_path, build_dir=build, notebooks=[good, bad], echo=lambda *_: None)
+    msg = str(err.value)
+    # Cell numbers are those of the executed copy (papermill adds the injected-parameters cell).
+    assert "02-bad.ipynb" in msg and "ValueError: boom in cell three" in msg
+    assert "cell 4 (In [4]): raise ValueError('boom in cell three')" in msg
+    kept = build / "executed" / "smoke" / "02-bad.ipynb"
+    assert kept.exists() and str(kept) in msg
+    executed = nbformat.read(kept, as_version=4)
+    assert any(o.get("output_type") == "error" for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+    assert runner.notebook_errors(kept)  # the book build would refuse it
+
+    rows = {r["notebook"]: r for r in csv.DictReader((build / "executed/smoke/notebook_times.csv").open())}
+    assert rows["01-good"]["status"] == "ok" and rows["02-bad"]["status"] == "failed"
+    assert rows["02-bad"]["failed_cell"].startswith("cell 4 (In [4])")
+    assert float(rows["01-good"]["wall_s"]) > 0
+    assert float(rows["01-good"]["peak_rss_mb"]) > 120  # the kernel tree held the 120 MiB buffer
+    copy = tmp_outputs / "results" / "smoke" / "notebook_times.csv"
+    assert copy.read_text() == (build / "executed/smoke/notebook_times.csv").read_text()
+
+
+def test_notebook_errors_finds_error_outputs_and_papermill_banner(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("1/0", execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])]
+    banner = nbformat.v4.new_markdown_cell('<span style="color:red">An Exception was encountered at '
+                                           '<a href="#papermill-error-cell">In [1]</a>.</span>')
+    ok = nbformat.v4.new_code_cell("1", execution_count=2)
+    nb.cells = [banner, cell, ok]
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    problems = runner.notebook_errors(path)
+    assert any("papermill error banner in cell 0" in p for p in problems)
+    assert any("cell 1 raised ZeroDivisionError: division by zero" in p for p in problems)
+    nb.cells = [ok]
+    nbformat.write(nb, path)
+    assert runner.notebook_errors(path) == []
+
+
+def _mini_book(root: Path, intro: str) -> None:
+    (root / "book").mkdir(parents=True)
+    (root / "book" / "intro.md").write_text(intro)
+    (root / "_config.yml").write_text("title: t\nexecute:\n  execute_notebooks: 'off'\nonly_build_toc_files: true\n")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\n")
+
+
+def test_book_build_succeeds_then_fails_on_a_sphinx_warning(tmp_path):
+    good = tmp_path / "good"
+    _mini_book(good, "# Intro\n\nHello.\n")
+    html = runner.build_book("smoke", root=good, build_dir=good / "_build", echo=lambda *_: None)
+    assert (html / "book" / "intro.html").exists()
+    assert json.loads((html / "_dgtrs_build.json").read_text())["profile"] == "smoke"
+
+    bad = tmp_path / "bad"
+    _mini_book(bad, textwrap.dedent("""\
+        # Intro
+
+        See {doc}`a page that does not exist <nowhere>`.
+        """))
+    with pytest.raises(RunnerError, match="book build failed"):
+        runner.build_book("smoke", root=bad, build_dir=bad / "_build", echo=lambda *_: None)
+
+
+def test_build_refuses_missing_executed_copies(tmp_path):
+    _mini_book(tmp_path, "# Intro\n")
+    _nb(tmp_path / "notebooks" / "01-a.ipynb", "1")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/01-a\n")
+    with pytest.raises(RunnerError, match="01-a.ipynb: no executed copy"):
+        runner.stage_book("smoke", root=tmp_path, build_dir=tmp_path / "_build")
+
+
+def test_cli_reports_errors_with_nonzero_exit(capsys):
+    assert runner.main(["--profile", "smoke", "--only", "99-no-such-notebook"]) == 1
+    assert "--only '99-no-such-notebook'" in capsys.readouterr().err
