@@ -12,7 +12,7 @@ browser (served on 127.0.0.1 by ``http.server``):
 It also saves screenshots of the landing page and of one evaluation page into
 ``_build/html/_screenshots/``. Chromium runs headless with a fresh profile and every background
 network feature off; Selenium talks to the Debian ``chromedriver`` (so Selenium Manager never
-downloads a driver). Usage::
+downloads a driver; ``DGTRS_CHROMIUM`` / ``DGTRS_CHROMEDRIVER`` point elsewhere). Usage::
 
     python -m dgtrs_lib.browser_check _build/html     # exit status 1 when a check fails
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import os
 import shutil
 import sys
 import tempfile
@@ -43,11 +44,17 @@ EVALUATION_PAGES = ("notebooks/04-long-text-retrieval", "notebooks/05-short-text
                     "notebooks/08-ablations", "notebooks/09-reproduction-report")
 
 
+def chromedriver_path() -> str:
+    """The driver: ``DGTRS_CHROMEDRIVER`` if set, else Debian's ``/usr/bin/chromedriver``."""
+    return os.environ.get("DGTRS_CHROMEDRIVER") or CHROMEDRIVER
+
+
 def find_chromium() -> str | None:
-    """Path of an installed Chromium with its driver, or None."""
-    if not Path(CHROMEDRIVER).exists():
+    """Path of an installed Chromium (``DGTRS_CHROMIUM`` first) with its driver, or None."""
+    if not Path(chromedriver_path()).exists():
         return None
-    return next((p for p in CHROMIUM if Path(p).exists()), None)
+    candidates = [os.environ["DGTRS_CHROMIUM"]] if os.environ.get("DGTRS_CHROMIUM") else CHROMIUM
+    return next((p for p in candidates if Path(p).exists()), None)
 
 
 @dataclass
@@ -124,7 +131,7 @@ def _driver(chromium: str, profile_dir: str):
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile_dir}")
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(chromedriver_path()), options=options)
     driver.set_page_load_timeout(60)
     return driver
 
@@ -198,8 +205,9 @@ def check_book(html_dir: Path, *, root: Path | None = None, screenshots: bool = 
     html_dir = Path(html_dir)
     chromium = chromium or find_chromium()
     if chromium is None:
-        raise RuntimeError(f"headless Chromium not found (need {CHROMEDRIVER} and one of "
-                           f"{', '.join(CHROMIUM)}: apt-get install chromium chromium-driver)")
+        raise RuntimeError(f"headless Chromium not found (need {chromedriver_path()} and one of "
+                           f"{', '.join(CHROMIUM)}: apt-get install chromium chromium-driver; or set "
+                           "DGTRS_CHROMIUM and DGTRS_CHROMEDRIVER)")
     entries = toc_entries(root)
     pages: list[PageResult] = []
     shots: list[Path] = []

@@ -78,3 +78,28 @@ def test_every_page_in_headless_chromium(book):
     for shot in result.screenshots:
         assert shot.parent == book["html"] / "_screenshots"
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+@pytest.mark.browser
+def test_browser_check_fails_on_traceback_missing_figure_and_missing_page(book, tmp_path):
+    if browser_check.find_chromium() is None:
+        pytest.skip("headless Chromium not installed (apt-get install chromium chromium-driver)")
+    import re
+    import shutil
+
+    html = tmp_path / "html"
+    shutil.copytree(book["html"], html)
+    report_page = html / "notebooks" / "09-reproduction-report.html"
+    text = report_page.read_text()
+    figure = re.search(r'<img[^>]+src="\.\./(_images/[^"]+\.png)"', text).group(1)
+    (html / figure).unlink()  # a figure that no longer renders
+    intro = html / "book" / "intro.html"
+    intro.write_text(intro.read_text().replace(
+        "</article>", "<pre>Traceback (most recent call last):\n  ValueError: boom</pre></article>", 1))
+    (html / "book" / "how-to-run.html").unlink()
+    result = browser_check.check_book(html, root=ROOT, screenshots=False)
+    assert not result.ok
+    problems = "\n".join(result.problems)
+    assert "book/how-to-run: missing" in problems
+    assert "book/intro: shows 'Traceback (most recent call last)'" in problems
+    assert "notebooks/09-reproduction-report:" in problems and "broken image" in problems
