@@ -279,7 +279,11 @@ def run_notebooks(profile: str = "auto", *, only: list[str] | None = None,
     profile = resolve_profile(profile)
     set_offline()
     os.environ["DGTRS_PROFILE"] = profile  # the kernel inherits it
-    nbs = select(notebooks if notebooks is not None else toc_notebooks(root), only)
+    if notebooks is None:
+        notebooks = toc_notebooks(root)
+        for extra in sorted(set((root / "notebooks").glob("*.ipynb")) - set(notebooks)):
+            echo(f"note: {extra.name} is not in _toc.yml, so it is not run (add one line to _toc.yml)")
+    nbs = select(notebooks, only)
     out_dir = executed_dir(profile, build_dir or root / "_build")
     csv_path = out_dir / TIMES_CSV
     runs: list[NotebookRun] = []

@@ -65,3 +65,14 @@ def test_toc_has_intro_how_to_run_tour_and_references():
                  "notebooks/09-reproduction-report"):
         assert page in entries
         assert (ROOT / f"{page}.md").exists() or (ROOT / f"{page}.ipynb").exists()
+
+
+def test_every_committed_notebook_is_in_the_toc():
+    """A notebook that is committed but not listed in _toc.yml would never be run or published."""
+    from dgtrs_lib.runner import toc_notebooks
+
+    proc = subprocess.run(["git", "ls-files", "notebooks/*.ipynb"], cwd=ROOT, capture_output=True, text=True)
+    committed = {Path(p).stem for p in proc.stdout.split()} if proc.returncode == 0 else \
+        {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
+    listed = {p.stem for p in toc_notebooks(ROOT)}
+    assert committed <= listed, f"add to _toc.yml: {sorted(committed - listed)}"
