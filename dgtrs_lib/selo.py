@@ -241,7 +241,7 @@ def tile_features(model, image, tiles: np.ndarray, *, preprocess=None, tile_mode
     mean, std = _norm_stats(preprocess, model)
     mean_t = torch.tensor(mean, device=device).view(1, 3, 1, 1)
     std_t = torch.tensor(std, device=device).view(1, 3, 1, 1)
-    img_t = torch.from_numpy(arr).permute(2, 0, 1).contiguous()           # uint8 [3, H, W]
+    img_t = torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).contiguous()   # uint8 [3, H, W]
     out = None
     order = np.argsort((tiles[:, 1] - tiles[:, 0]) * 100000 + (tiles[:, 3] - tiles[:, 2]), kind="stable")
     bar = tqdm(total=len(tiles), desc="SeLo tiles", disable=not progress, leave=False)
@@ -317,3 +317,52 @@ def overlay(image, probmap: np.ndarray, alpha: float = 0.3, cmap: str = "jet") -
     arr = _to_array(image).astype(np.float64)
     colors = matplotlib.colormaps[cmap](np.asarray(probmap, dtype=np.float64) / 255.0)[..., :3] * 255.0
     return np.clip((1 - alpha) * arr + alpha * colors, 0, 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------------------------
+# A whole SeLo test set
+# ----------------------------------------------------------------------------------------------
+def load_image_array(path) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (FileNotFoundError, OSError) as err:
+        raise ValueError(f"{path}: SeLo image unreadable ({err})") from None
+
+
+def evaluate_selo(model, samples, *, preprocess=None, tokenizer=None, scales: Sequence[int] = REFERENCE_SCALES,
+                  ksize: int | None = None, tile_mode: str = "fast", batch_size: int = 64,
+                  jpeg_roundtrip: bool = False, progress: bool = False) -> tuple[dict, list[dict]]:
+    """SeLo over ``samples`` (``dgtrs_lib.data.loaders.SeloSample`` list): per case the probmap and
+    Rsu/Ras/Rda/Rmi; tiles are encoded once per image and shared by its captions.
+
+    Returns ``(mean metrics, per-case rows)``; the dataset score is the mean over cases (Rmi
+    averaged per case, as the reference).
+    """
+    from tqdm.auto import tqdm
+
+    from .metrics import mean_selo_metrics, selo_metrics
+    from .zeroshot import encode_texts
+
+    samples = list(samples)
+    if not samples:
+        raise ValueError("evaluate_selo: no samples")
+    ksize = ksize or scaled_kernel(scales)
+    by_image: dict[str, list] = {}
+    for s in samples:
+        by_image.setdefault(str(s.image_path), []).append(s)
+    text_feats = encode_texts(model, [s.caption for s in samples], tokenizer=tokenizer)
+    text_of = {id(s): text_feats[i] for i, s in enumerate(samples)}
+    rows = []
+    for path, group in tqdm(by_image.items(), desc="SeLo images", disable=not progress):
+        arr = load_image_array(path)
+        tiles = tile_grid(arr.shape[0], arr.shape[1], scales)
+        feats = tile_features(model, arr, tiles, preprocess=preprocess, tile_mode=tile_mode, batch_size=batch_size)
+        for s in group:
+            heat = aggregate_tiles(tiles, tile_similarities(feats, text_of[id(s)]), arr.shape[0], arr.shape[1])
+            prob = probmap_from_heat(heat, ksize)
+            m = selo_metrics(prob / 255.0, s.polygons, jpeg_roundtrip=jpeg_roundtrip)
+            rows.append({"sample_id": s.sample_id, "image": path, "caption": s.caption, **m})
+    return mean_selo_metrics(rows), rows
