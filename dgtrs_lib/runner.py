@@ -270,11 +270,13 @@ def _write_times(path: Path, runs: list[NotebookRun]) -> None:
 def run_notebooks(profile: str = "auto", *, only: list[str] | None = None,
                   root: Path | None = None, build_dir: Path | None = None,
                   notebooks: list[Path] | None = None, timeout: int | None = None,
-                  log_output: bool = False, echo=print) -> list[NotebookRun]:
+                  log_output: bool = False, keep_going: bool = False,
+                  echo=print) -> list[NotebookRun]:
     """Execute the TOC's notebooks (or ``notebooks``) in order under one profile.
 
     Returns the runs; raises ``RunnerError`` naming the notebook and cell at the first failure
-    (after writing the CSV and keeping the executed copy)."""
+    (after writing the CSV and keeping the executed copy), or with ``keep_going`` after running
+    the rest, naming every failure."""
     root = Path(root or repo_root())
     profile = resolve_profile(profile)
     set_offline()
@@ -295,10 +297,13 @@ def run_notebooks(profile: str = "auto", *, only: list[str] | None = None,
         _write_times(csv_path, runs)
         shutil.copyfile(csv_path, results_dir(profile) / TIMES_CSV)
         echo(f"    {run.status}: {run.wall_s:.1f} s, peak RSS {run.peak_rss_mb:.0f} MiB")
-        if run.status != "ok":
-            raise RunnerError(
-                f"notebook {nb.name} failed at {run.failed_cell}: {run.error}\n"
-                f"executed copy kept for inspection: {run.output}")
+        if run.status != "ok" and not keep_going:
+            break
+    failed = [r for r in runs if r.status != "ok"]
+    if failed:
+        raise RunnerError("\n".join(
+            f"notebook {r.notebook}.ipynb failed at {r.failed_cell}: {r.error}\n"
+            f"  executed copy kept for inspection: {r.output}" for r in failed))
     return runs
 
 
@@ -402,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--browser-check", action="store_true",
                         help="after --book, open every page in headless Chromium")
     parser.add_argument("--build-dir", type=Path, default=None, help="default: <repo>/_build")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="run the remaining notebooks after a failure (still exits non-zero)")
     parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
     parser.add_argument("--log-output", action="store_true", help="stream cell output")
     args = parser.parse_args(argv)
@@ -412,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.skip_exec:
             runs = run_notebooks(profile, only=args.only, root=root, build_dir=build_dir,
-                                 timeout=args.timeout, log_output=args.log_output)
+                                 timeout=args.timeout, log_output=args.log_output,
+                                 keep_going=args.keep_going)
             total = sum(r.wall_s for r in runs)
             print(f"executed {len(runs)} notebook(s) in {total:.0f} s; times in "
                   f"{executed_dir(profile, build_dir) / TIMES_CSV}")

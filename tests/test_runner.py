@@ -138,3 +138,17 @@ def test_build_refuses_missing_executed_copies(tmp_path):
 def test_cli_reports_errors_with_nonzero_exit(capsys):
     assert runner.main(["--profile", "smoke", "--only", "99-no-such-notebook"]) == 1
     assert "--only '99-no-such-notebook'" in capsys.readouterr().err
+
+
+def test_keep_going_runs_the_rest_and_names_every_failure(tmp_path, tmp_outputs):
+    bad1 = _nb(tmp_path / "nb" / "01-bad.ipynb", "raise KeyError('first')")
+    good = _nb(tmp_path / "nb" / "02-good.ipynb", "x = 1")
+    bad2 = _nb(tmp_path / "nb" / "03-bad.ipynb", "import nonexistent_module_xyz")
+    with pytest.raises(RunnerError) as err:
+        runner.run_notebooks("smoke", root=tmp_path, build_dir=tmp_path / "_build",
+                             notebooks=[bad1, good, bad2], keep_going=True, echo=lambda *_: None)
+    msg = str(err.value)
+    assert "01-bad.ipynb failed" in msg and "KeyError" in msg
+    assert "03-bad.ipynb failed" in msg and "ModuleNotFoundError" in msg
+    assert "02-good" not in msg
+    assert (tmp_path / "_build" / "executed" / "smoke" / "02-good.ipynb").exists()
