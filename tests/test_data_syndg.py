@@ -1,0 +1,185 @@
+"""SynDG-RS: determinism, schema, caption-pixel consistency, caption lengths, views, SeLo split."""
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from dgtrs_lib.data import syndg
+from dgtrs_lib.data.loaders import load_airslt
+from dgtrs_lib.data.syndg import (CLASSES, COLOUR_WORDS, NUMBER_WORDS, OBJECT_TYPES, PALETTE, SIZE_WORDS,
+                                  generate_sample, generate_syndg)
+
+N = 120  # samples checked by the per-sample tests (fast: ~2 ms each)
+
+
+def _blobs(img: np.ndarray, rgb, tol: int = 20) -> int:
+    mask = np.abs(img.astype(np.int16) - np.asarray(rgb, np.int16)).max(-1) <= tol
+    return ndimage.label(mask, structure=np.ones((3, 3)))[1]
+
+
+@pytest.fixture(scope="module")
+def samples():
+    return [generate_sample(0, "train", i) for i in range(N)]
+
+
+def test_same_seed_same_bytes():
+    a = generate_syndg(6, 2, 3, seed=7)
+    b = generate_syndg(6, 2, 3, seed=7)
+    c = generate_syndg(6, 2, 3, seed=8)
+    for split in ("train", "validation", "test"):
+        ta, tb = a[split].data.table, b[split].data.table
+        assert ta.equals(tb), split
+    assert not a["train"].data.table.equals(c["train"].data.table)
+    # a sample does not depend on the split size: smoke is a prefix of cpu
+    d = generate_syndg(3, 1, 1, seed=7)
+    assert d["train"].data.table.equals(a["train"].data.table.slice(0, 3))
+
+
+def test_schema_and_splits():
+    dd = generate_syndg(10, 3, 4, seed=0)
+    assert list(dd) == ["train", "validation", "test"]
+    assert [len(dd[s]) for s in dd] == [10, 3, 4]
+    f = dd["train"].features
+    assert {k: type(v).__name__ for k, v in f.items()} == {
+        "image_id": "Value", "image": "Image", "short_caption": "Value", "long_caption": "Value",
+        "scene": "Value", "meta": "Value"}
+    row = dd["test"][0]
+    assert row["image"].size == (64, 64) and row["image"].mode == "RGB"
+    assert row["scene"] in CLASSES
+    meta = json.loads(row["meta"])
+    assert meta["class"] == row["scene"] and meta["source"] == "syndg-rs"
+    assert len(set(dd["train"]["image_id"]) | set(dd["test"]["image_id"])) == 14
+
+
+def test_classes_balanced_and_enough():
+    assert len(CLASSES) >= 10
+    scenes = [generate_sample(0, "test", i)["scene"] for i in range(30)]
+    assert {s: scenes.count(s) for s in set(scenes)} == {c: 3 for c in CLASSES}
+
+
+def test_counts_and_colours_match_ground_truth_and_pixels(samples):
+    for s in samples:
+        meta = json.loads(s["meta"])
+        long = s["long_caption"].lower()
+        present = {g["colour"]: g for g in meta["objects"]}
+        assert 1 <= len(present) <= 3
+        for colour, rgb in PALETTE.items():
+            expected = present[colour]["count"] if colour in present else 0
+            assert _blobs(s["image"], rgb) == expected, (s["image_id"], colour)
+        for g in meta["objects"]:
+            assert len(g["boxes"]) == g["count"] and 1 <= g["count"] <= 6
+            noun = g["type"] if g["count"] == 1 else OBJECT_TYPES[g["type"]][1]
+            colour_re = "|".join(COLOUR_WORDS[g["colour"]])
+            num_re = "|".join(NUMBER_WORDS[g["count"]])
+            # "<number> [<size>] <colour> <noun>" must be stated
+            pat = rf"\b({num_re}) (?:(?:{'|'.join(sum(SIZE_WORDS.values(), []))}) )?({colour_re}) {noun}\b"
+            assert re.search(pat, long), (s["image_id"], pat, long)
+            # the stated colour is really the rendered colour inside the boxes
+            x0, y0, x1, y1 = g["boxes"][0]
+            patch = s["image"][y0:y1 + 1, x0:x1 + 1].reshape(-1, 3)
+            assert (np.abs(patch.astype(int) - g["rgb"]).max(-1) == 0).any()
+        total = sum(g["count"] for g in meta["objects"])
+        assert re.search(rf"\b{total} objects\b", long)
+
+
+def test_positions_in_caption_match_boxes(samples):
+    words = syndg.POSITION_WORDS
+    for s in samples[:40]:
+        meta = json.loads(s["meta"])
+        for g in meta["objects"]:
+            assert any(p in s["long_caption"].lower() for p in words[g["position"]])
+            cx = np.mean([(b[0] + b[2]) / 2 for b in g["boxes"]])
+            cy = np.mean([(b[1] + b[3]) / 2 for b in g["boxes"]])
+            r, c = divmod(syndg.POSITIONS.index(g["position"]), 3)
+            assert abs(cx - (c + 0.5) * 64 / 3) < 64 / 3 and abs(cy - (r + 0.5) * 64 / 3) < 64 / 3
+
+
+def test_background_never_looks_like_an_object(samples):
+    for s in samples[:30]:
+        meta = json.loads(s["meta"])
+        bg = syndg.render_background(meta["class"], 64, 64, meta["layout"], np.random.default_rng(1))
+        for rgb in PALETTE.values():
+            assert np.abs(bg.astype(int) - rgb).max(-1).min() > 40
+
+
+def test_short_caption_is_class_level_and_short(samples):
+    by_class = {}
+    for s in samples:
+        words = s["short_caption"].split()
+        assert 3 <= len(words) <= 15
+        low = s["short_caption"].lower()
+        for w in sum(COLOUR_WORDS.values(), []) + ["one", "two", "three", "four", "five", "six"]:
+            assert not re.search(rf"\b{w}\b", low), (w, low)
+        by_class.setdefault(s["scene"], set()).add(s["short_caption"])
+    # short captions come from a small per-class pool, independent of the image content
+    for cls, caps in by_class.items():
+        assert caps <= {c[0].upper() + c[1:] for c in syndg.SHORT_TEMPLATES[cls]}
+
+
+def test_long_caption_word_range_and_varied_positions(samples):
+    from open_clip.tokenizer import SimpleTokenizer
+
+    tok = SimpleTokenizer()
+    lengths, after32 = [], 0
+    for s in samples:
+        n = len(s["long_caption"].split())
+        assert 60 <= n <= 120, (n, s["long_caption"])
+        lengths.append(n)
+        meta = json.loads(s["meta"])
+        ids = tok.encode(s["long_caption"])
+        late = tok.decode(ids[30:]).lower()  # text beyond the 32-token base context (SOT + 30 + EOT)
+        after32 += any(any(w in late for w in COLOUR_WORDS[g["colour"]]) for g in meta["objects"])
+    assert np.mean(lengths) > 65
+    assert after32 / len(samples) > 0.9  # some distinguishing fact lies beyond token 32
+    # sentence order varies: the first object sentence is not always at the same place
+    firsts = {s["long_caption"].split(". ")[1][:12] for s in samples[:30]}
+    assert len(firsts) > 5
+
+
+def test_sizes_for_profiles():
+    assert syndg.sizes_for("smoke") == {"train": 256, "validation": 64, "test": 128}
+    assert syndg.sizes_for("cpu")["train"] == 6000 and syndg.sizes_for("gpu") == syndg.sizes_for("cpu")
+    with pytest.raises(ValueError, match="unknown profile"):
+        syndg.sizes_for("tpu")
+
+
+def test_load_syndg_caches_and_views(tmp_outputs):
+    sizes = {"train": 12, "validation": 4, "test": 10}
+    dd = syndg.load_syndg(sizes=sizes, progress=False)
+    path = syndg.cache_key(sizes, 0)
+    from dgtrs_lib.profiles import cache_dir
+
+    assert (cache_dir("syndg") / path).is_dir()
+    dd2 = syndg.load_syndg(sizes=sizes, progress=False)  # from the cache
+    assert dd2["test"]["long_caption"] == dd["test"]["long_caption"]
+    cls = syndg.syndg_classification("test", dataset=dd["test"])
+    assert cls.features["label"].names == CLASSES
+    assert [CLASSES[i] for i in cls["label"]] == dd["test"]["scene"]
+    ret = syndg.syndg_retrieval("test", dataset=dd["test"], caption="both")
+    assert ret[0]["captions"] == [dd["test"][0]["short_caption"], dd["test"][0]["long_caption"]]
+    with pytest.raises(ValueError, match="caption must be"):
+        syndg.syndg_retrieval("test", dataset=dd["test"], caption="medium")
+
+
+def test_selo_split_in_airslt_layout(tmp_path):
+    root = syndg.write_syndg_selo(tmp_path / "selo", "smoke")
+    cases = load_airslt(root)
+    assert len(cases) >= 4
+    anno = json.loads((root / "annotations" / "anno.json").read_text())
+    assert set(anno[0]) == {"caption", "jpg_name", "points"}
+    img = np.asarray(Image.open(cases[0].image_path))
+    assert img.shape == (320, 320, 3)
+    # attribute queries: the polygon holds exactly the stated number of blobs of the stated colour
+    for case in cases:
+        m = re.match(r"(one|two|three|four|five|six) (\w+) ", case.caption)
+        if not m:
+            continue
+        n = ["one", "two", "three", "four", "five", "six"].index(m.group(1)) + 1
+        (poly,) = case.polygons
+        x0, y0 = poly.min(0).astype(int)
+        x1, y1 = poly.max(0).astype(int)
+        # JPEG: exact colours blur, so count blobs with a looser tolerance
+        assert _blobs(img[y0:y1 + 1, x0:x1 + 1], PALETTE[m.group(2)], tol=60) == n, case.caption
