@@ -1,0 +1,353 @@
+"""The miniature DGTRS-CLIP pipeline: short-caption pre-training -> KPS -> DGCL fine-tuning.
+
+DGTRS-CLIP (arXiv:2503.19311) starts from OpenAI CLIP (trained on short alt-texts with a 77-token
+context), stretches its text positions with Long-CLIP's KPS to 248, and fine-tunes it on
+(image, short caption, long caption) triples with the dual-granularity curriculum (DGCL). On a CPU
+we replay the same three stages at miniature scale on the embedded SynDG-RS data
+(``dgtrs_lib.data.syndg``):
+
+1. **stage 1** -- a ``tiny`` CLIP (``dgtrs_lib.model``) trained from scratch on SHORT captions
+   only with a 32-token context: the stand-in for OpenAI CLIP. Reusable per seed.
+2. **stretch** -- KPS (keep 8, ratio 4: 32 -> 104 tokens) or the naive linear stretch.
+3. **stage 2** -- dual-granularity fine-tuning (``dgtrs_lib.train``) with a DGCL schedule.
+
+Profiles: ``smoke`` (seconds per stage, CI), ``cpu`` (the whole pipeline in minutes on 2 cores),
+``gpu`` (ViT-B/16 from OpenAI weights + KPS at 248 tokens, Long-CLIP's recipe, on a real
+dual-granularity dataset read by ``dgtrs_lib.data.loaders``; set ``DGTRS_GPU_DATA``).
+
+After each stage a quick held-out check (validation split): retrieval R@1/R@5 image<->long and
+image<->short with ``dgtrs_lib.metrics.retrieval_metrics``. Results go to
+``results/<profile>/pipeline.json`` (+ CSV), checkpoints to ``artifacts/<profile>/pipeline/``.
+
+For ablations (issue #7): :func:`pretrain_stage1` (one per seed, cached) and
+:func:`finetune_variant` (schedule, stretch mode, PCA on/off, seed, steps -> checkpoint path).
+Launch several processes with ``torchrun --nproc_per_node N -m dgtrs_lib.pipeline --profile gpu``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import io
+import json
+import math
+import os
+import platform
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from .checkpoint import atomic_write_text, load_model, make_preprocess
+from .losses import dist_info
+from .model import create_model, stretch_model
+from .profiles import artifacts_dir, resolve_profile, results_dir
+from .train import FINAL_FILE, PairData, TrainConfig, train
+
+# ----------------------------------------------------------------------------- profiles
+STAGE1 = {  # short-caption pre-training of the miniature (from scratch: higher lr, CLIP's 1/0.07)
+    "smoke": dict(steps=6, batch_size=32, lr=5e-4, warmup_steps=2, weight_decay=0.1),
+    "cpu": dict(steps=450, batch_size=128, lr=5e-4, warmup_steps=40, weight_decay=0.1),
+}
+STAGE2 = {  # dual-granularity fine-tuning
+    "smoke": dict(steps=6, batch_size=32, lr=1e-4, warmup_steps=2),
+    "cpu": dict(steps=160, batch_size=64, lr=1e-4, warmup_steps=16),
+    # Long-CLIP's recipe (anchors.md section 2): lr 1e-6, wd 1e-2, 200 warm-up steps, logit scale ln 100,
+    # 128 pairs per GPU; bf16 autocast. steps: about 6 epochs of a 200k-pair set on 8 GPUs.
+    "gpu": dict(steps=1200, batch_size=128, lr=1e-6, warmup_steps=200, weight_decay=1e-2, precision="auto"),
+}
+MODEL = {"smoke": "tiny", "cpu": "tiny", "gpu": "ViT-B-16"}
+STRETCH = {"tiny": dict(keep=8, ratio=4), "ViT-B-16": dict(keep=20, ratio=4)}
+EVAL_LIMIT = {"smoke": 64, "cpu": None, "gpu": 1000}
+# gpu data: a Hub id / local folder readable by dgtrs_lib.data.loaders.load_dual_hf, with column names.
+GPU_DATA_DEFAULT = dict(source="ZhenShiL/MGRS-200k", long_column="detailed_caption", short_column="brief_caption",
+                        image_column="image")
+
+
+def pipeline_dir(profile: str) -> Path:
+    return artifacts_dir(profile) / "pipeline"
+
+
+def variant_name(schedule: str = "default", stretch: str = "kps", pca: bool = False, seed: int = 0,
+                 steps: int | None = None) -> str:
+    name = f"ft-{schedule}-{stretch}-{'pca' if pca else 'nopca'}-s{seed}"
+    return name + (f"-{steps}steps" if steps is not None else "")
+
+
+# ----------------------------------------------------------------------------- data
+def _images_tensor(ds, preprocess) -> torch.Tensor:
+    """Pre-compute every image once (the miniature's whole split fits in memory)."""
+    from tqdm.auto import tqdm
+
+    return torch.stack([preprocess(im.convert("RGB")) for im in tqdm(ds["image"], desc="images", leave=False)])
+
+
+@lru_cache(maxsize=8)
+def _syndg_split(profile: str, split: str, image_size: int):
+    from .data.syndg import load_syndg
+
+    ds = load_syndg(profile)[split]
+    return _images_tensor(ds, make_preprocess(image_size)), list(ds["long_caption"]), list(ds["short_caption"])
+
+
+def _gpu_dataset(split: str):
+    from .data.loaders import load_dual_hf
+
+    spec = dict(GPU_DATA_DEFAULT)
+    if os.environ.get("DGTRS_GPU_DATA"):
+        spec.update(json.loads(os.environ["DGTRS_GPU_DATA"]) if os.environ["DGTRS_GPU_DATA"].startswith("{")
+                    else {"source": os.environ["DGTRS_GPU_DATA"]})
+    source = spec.pop("source")
+    ds = load_dual_hf(source, split="train", **spec)
+    held = min(1000, len(ds) // 10)  # Long-CLIP holds out the first 1000 pairs for validation
+    return ds.select(range(held)) if split == "validation" else ds.select(range(held, len(ds)))
+
+
+def load_pairs(profile: str, split: str, context_length: int, image_size: int, *, short_only: bool = False,
+               limit: int | None = None) -> PairData:
+    """``PairData`` of a split for a profile. ``short_only`` (stage 1) tokenises only the short
+    captions (the long slot repeats them; a short-only schedule never reads it)."""
+    if profile == "gpu":
+        ds = _gpu_dataset(split)
+        if limit:
+            ds = ds.select(range(min(limit, len(ds))))
+        preprocess = make_preprocess(image_size)
+
+        def images(idx):  # decode and transform per batch: the real set does not fit in memory
+            return torch.stack([preprocess(ds[int(i)]["image"].convert("RGB")) for i in idx])
+
+        longs, shorts = list(ds["long_caption"]), list(ds["short_caption"])
+    else:
+        images, longs, shorts = _syndg_split(profile, split, image_size)
+        if limit:
+            images, longs, shorts = images[:limit], longs[:limit], shorts[:limit]
+    return PairData.from_texts(images, shorts if short_only else longs, shorts, context_length)
+
+
+# ----------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def encode_pairs(model, data: PairData, batch_size: int = 256, device="cpu"):
+    """Normalised image, long-text and short-text features of every pair."""
+    model.eval().to(device)
+    feats = {"image": [], "long": [], "short": []}
+    for start in range(0, len(data), batch_size):
+        idx = torch.arange(start, min(start + batch_size, len(data)))
+        images, long_tok, short_tok = data.batch(idx)
+        feats["image"].append(torch.nn.functional.normalize(model.encode_image(images.to(device)).float(), dim=-1).cpu())
+        feats["long"].append(torch.nn.functional.normalize(model.encode_text(long_tok.to(device)).float(), dim=-1).cpu())
+        feats["short"].append(torch.nn.functional.normalize(model.encode_text(short_tok.to(device)).float(), dim=-1).cpu())
+    return {k: torch.cat(v) for k, v in feats.items()}
+
+
+def retrieval_check(model, profile: str, split: str = "validation", device="cpu", limit: int | None = -1) -> dict:
+    """Held-out R@1/R@5 (percent) image<->long and image<->short, one caption per image.
+
+    The text side is tokenised at the model's own context (a 32-token stage-1 model reads only
+    the first 32 tokens of a long caption -- which is the point of stretching it)."""
+    from .metrics import retrieval_metrics
+
+    limit = EVAL_LIMIT.get(profile) if limit == -1 else limit
+    import warnings
+
+    from .tokenizer import TruncationWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncationWarning)
+        data = load_pairs(profile, split, model.context_length, model.image_size, limit=limit)
+    feats = encode_pairs(model, data, device=device)
+    n = len(data)
+    out = {"pairs": n, "chance_R@1": 100.0 / n}
+    for kind in ("long", "short"):
+        m = retrieval_metrics(feats["image"], feats[kind], torch.arange(n), ks=(1, 5))
+        out.update({f"{kind}_{k}": round(v, 2) for k, v in m.items()})
+    return out
+
+
+# ----------------------------------------------------------------------------- stages
+def _config(table: dict, profile: str, **overrides) -> TrainConfig:
+    if profile not in table:
+        raise ValueError(f"profile {profile!r} has no entry here; expected one of {sorted(table)}")
+    kw = dict(table[profile])
+    kw.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig(**kw)
+
+
+def _eval_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _is_rank0() -> bool:
+    return dist_info()[0] == 0
+
+
+def pretrain_stage1(profile: str | None = None, seed: int = 0, *, steps: int | None = None,
+                    device: str | None = None) -> Path:
+    """Stage 1: the short-context miniature CLIP trained on short captions (cached per seed).
+
+    ``gpu``: no training -- stage 1 is OpenAI's CLIP; returns the string ``openai:ViT-B-16``
+    (as a ``Path``-like name understood by :func:`load_stage1`)."""
+    profile = resolve_profile(profile)
+    if profile == "gpu":
+        return Path("openai:ViT-B-16")
+    out = Path(str(pipeline_dir(profile) / f"stage1-s{seed}") + ("" if steps is None else f"-{steps}steps"))
+    if (out / FINAL_FILE).exists():
+        return out / FINAL_FILE
+    torch.manual_seed(seed)
+    model = create_model(MODEL[profile])
+    data = load_pairs(profile, "train", model.context_length, model.image_size, short_only=True)
+    cfg = _config(STAGE1, profile, steps=steps, schedule="short_only", seed=seed, init_logit_scale=math.log(1 / 0.07))
+    res = train(model, data, cfg, out, device=device, save_metadata={"stage": "stage1", "profile": profile, "seed": seed})
+    return res.final
+
+
+def load_stage1(path: str | os.PathLike):
+    """The short-context stage-1 model (not stretched)."""
+    model, _ = load_model(str(path), stretch=False)
+    return model
+
+
+def finetune_variant(profile: str | None = None, stage1: str | os.PathLike | None = None, *,
+                     schedule: str = "default", stretch: str = "kps", pca: bool = False, seed: int = 0,
+                     steps: int | None = None, schedule_kwargs: dict | None = None, name: str | None = None,
+                     device: str | None = None, evaluate: bool = True) -> Path:
+    """Stage 2 for ONE variant: stretch the stage-1 model and fine-tune it with DGCL.
+
+    Knobs: ``schedule`` (a ``dgtrs_lib.curriculum`` name), ``stretch`` ("kps" | "linear"),
+    ``pca`` (False: the DGTRS loss as released; True: Long-CLIP's PCA-32 + label smoothing 0.1),
+    ``seed`` (data order; stage 1 of the same seed unless ``stage1`` is given), ``steps``.
+    Returns the fine-tuned checkpoint (loaded from disk when it already exists); the held-out
+    check is written beside it as ``eval.json``.
+    """
+    profile = resolve_profile(profile)
+    stage1 = stage1 if stage1 is not None else pretrain_stage1(profile, seed, device=device)
+    out = pipeline_dir(profile) / (name or variant_name(schedule, stretch, pca, seed, steps))
+    final = out / FINAL_FILE
+    if final.exists():
+        return final
+    base = load_stage1(stage1)
+    spec = STRETCH[MODEL[profile]]
+    model = stretch_model(base, keep=spec["keep"], ratio=spec["ratio"], mode=stretch)
+    data = load_pairs(profile, "train", model.context_length, model.image_size)
+    cfg = _config(STAGE2, profile, steps=steps, schedule=schedule, seed=seed, loss="longclip" if pca else "dgtrs",
+                  schedule_kwargs=schedule_kwargs or {})
+    meta = {"stage": "stage2", "profile": profile, "stage1": str(stage1), "stretch": stretch, "pca": pca, "seed": seed,
+            "ratio": spec["ratio"], "base_context": base.context_length}
+    res = train(model, data, cfg, out, device=device, save_metadata=meta)
+    if evaluate and _is_rank0():
+        metrics = retrieval_check(model, profile, device=device or _eval_device())
+        atomic_write_text(json.dumps({"variant": out.name, **meta, "schedule": schedule, "steps": cfg.steps,
+                                      "train_wall_s": round(res.wall_s, 1), "validation": metrics}, indent=2),
+                          out / "eval.json")
+    return res.final
+
+
+def get_or_train(profile: str | None = None) -> Path:
+    """The fine-tuned checkpoint of the default pipeline run; trains it (all stages) if missing."""
+    profile = resolve_profile(profile)
+    final = pipeline_dir(profile) / "dgcl" / FINAL_FILE
+    if final.exists():
+        return final
+    run_pipeline(profile)
+    return final
+
+
+# ----------------------------------------------------------------------------- the whole run
+def _versions() -> dict:
+    from importlib import metadata
+
+    out = {}
+    for pkg in ("torch", "open_clip_torch", "datasets", "numpy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _hardware() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"{platform.machine()} CPU, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+
+
+def write_results(profile: str, run: str, rows: list[dict], model: dict, protocol: dict) -> Path:
+    """Results JSON (the book's layout) + a CSV of the same rows, atomically."""
+    out = results_dir(profile) / f"{run}.json"
+    payload = {"run": run, "model": model, "profile": profile, "hardware": _hardware(),
+               "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "versions": _versions(),
+               "protocol": protocol, "results": rows}
+    atomic_write_text(json.dumps(payload, indent=2), out)
+    buf = io.StringIO()
+    fields = ["task", "dataset", "metric", "value", "config", "seed"]
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: (json.dumps(r[k]) if isinstance(r.get(k), dict) else r.get(k)) for k in fields})
+    atomic_write_text(buf.getvalue(), out.with_suffix(".csv"))
+    return out
+
+
+def _rows(check: dict, stage: str, seed: int) -> list[dict]:
+    rows = []
+    for key, value in check.items():
+        if key.startswith(("long_", "short_")) and not key.endswith("mR"):
+            kind, metric = key.split("_", 1)
+            rows.append({"task": f"retrieval-{kind}", "dataset": "syndg-validation", "metric": metric,
+                         "value": float(value), "config": {"stage": stage}, "seed": seed})
+    return rows
+
+
+def run_pipeline(profile: str | None = None, seed: int = 0, schedule: str = "default", device: str | None = None) -> dict:
+    """All stages with wall times and held-out checks; writes ``results/<profile>/pipeline.json``."""
+    profile = resolve_profile(profile)
+    times, checks = {}, {}
+    t0 = time.time()
+    stage1 = pretrain_stage1(profile, seed, device=device)
+    times["stage1_s"] = round(time.time() - t0, 1)
+    if _is_rank0():
+        base = load_stage1(stage1)
+        checks["stage1"] = retrieval_check(base, profile, device=device or _eval_device())
+        spec = STRETCH[MODEL[profile]]
+        checks["stretched"] = retrieval_check(stretch_model(base, keep=spec["keep"], ratio=spec["ratio"]), profile,
+                                              device=device or _eval_device())
+    t1 = time.time()
+    final = finetune_variant(profile, stage1, schedule=schedule, seed=seed, name="dgcl", device=device, evaluate=False)
+    times["stage2_s"] = round(time.time() - t1, 1)
+    if not _is_rank0():
+        return {}
+    model, _ = load_model(final)
+    checks["dgcl"] = retrieval_check(model, profile, device=device or _eval_device())
+    times["total_s"] = round(time.time() - t0, 1)
+    summary = {"profile": profile, "seed": seed, "schedule": schedule, "final": str(final), "times": times,
+               "validation": checks}
+    atomic_write_text(json.dumps(summary, indent=2), final.parent / "eval.json")
+    rows = [r for stage, c in checks.items() for r in _rows(c, stage, seed)]
+    rows += [{"task": "training", "dataset": "syndg-train", "metric": f"wall_{k}", "value": v, "seed": seed}
+             for k, v in times.items()]
+    write_results(profile, "pipeline", rows,
+                  model={"name": MODEL[profile], **STRETCH[MODEL[profile]], "checkpoint": str(final)},
+                  protocol={"stage1": STAGE1.get(profile, "openai"), "stage2": STAGE2[profile], "schedule": schedule,
+                            "eval": "validation split, one caption per image, R@1/R@5 in percent"})
+    return summary
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Run the miniature DGTRS-CLIP pipeline (or one fine-tuning variant).")
+    parser.add_argument("--profile", default=None, help="smoke | cpu | gpu (default: DGTRS_PROFILE or auto)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--schedule", default="default")
+    parser.add_argument("--variant", action="store_true", help="fine-tune one variant instead of the whole pipeline")
+    parser.add_argument("--stretch", default="kps", choices=["kps", "linear"])
+    parser.add_argument("--pca", action="store_true")
+    parser.add_argument("--steps", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.variant:
+        print(finetune_variant(args.profile, schedule=args.schedule, stretch=args.stretch, pca=args.pca,
+                               seed=args.seed, steps=args.steps))
+    else:
+        print(json.dumps(run_pipeline(args.profile, seed=args.seed, schedule=args.schedule), indent=2))
+
+
+if __name__ == "__main__":
+    main()

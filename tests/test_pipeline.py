@@ -1,0 +1,72 @@
+"""The miniature pipeline in the smoke profile: stages, cache reuse, ablation knobs, results files."""
+import json
+
+import pytest
+import torch
+
+from dgtrs_lib import load_model
+from dgtrs_lib.pipeline import (finetune_variant, get_or_train, load_stage1, pretrain_stage1, run_pipeline,
+                                variant_name, write_results)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    mp = pytest.MonkeyPatch()
+    for var, sub in (("DGTRS_ARTIFACTS", "artifacts"), ("DGTRS_RESULTS", "results"), ("DGTRS_CACHE", "cache")):
+        mp.setenv(var, str(root / sub))
+    summary = run_pipeline("smoke")
+    yield root, summary
+    mp.undo()
+
+
+@pytest.mark.slow  # generates SynDG-RS smoke + trains two stages: ~15 s quiet, ~80 s under contention
+def test_pipeline_runs_all_stages_and_writes_results(smoke_run):
+    root, summary = smoke_run
+    assert set(summary["validation"]) == {"stage1", "stretched", "dgcl"}
+    assert set(summary["times"]) == {"stage1_s", "stage2_s", "total_s"}
+    stage1 = load_stage1(root / "artifacts/smoke/pipeline/stage1-s0/final.pt")
+    assert stage1.context_length == 32 and not hasattr(stage1, "positional_embedding_res")
+    final, _ = load_model(summary["final"])
+    assert final.context_length == 104 and final.keep == 8
+    # KPS kept the first 8 rows of stage 1 (frozen), the rest were trained
+    assert torch.equal(final.positional_embedding[:8], stage1.positional_embedding[:8])
+    res = json.loads((root / "results/smoke/pipeline.json").read_text())
+    assert {"run", "model", "profile", "hardware", "date", "versions", "protocol", "results"} <= set(res)
+    tasks = {(r["task"], r["metric"], r["config"]["stage"]) for r in res["results"] if r["task"].startswith("retrieval")}
+    assert ("retrieval-long", "i2t_R@1", "dgcl") in tasks and ("retrieval-short", "t2i_R@5", "stage1") in tasks
+    assert all(0.0 <= r["value"] <= 100.0 for r in res["results"] if r["task"].startswith("retrieval"))
+    assert (root / "results/smoke/pipeline.csv").read_text().startswith("task,dataset,metric,value")
+    metrics = (root / "artifacts/smoke/pipeline/dgcl/metrics.jsonl").read_text().splitlines()
+    assert len(metrics) == 6
+
+
+@pytest.mark.slow  # generates SynDG-RS smoke + trains two stages: ~15 s quiet, ~80 s under contention
+def test_get_or_train_loads_existing_checkpoint(smoke_run):
+    root, summary = smoke_run
+    before = (root / "artifacts/smoke/pipeline/dgcl/final.pt").stat().st_mtime_ns
+    assert str(get_or_train("smoke")) == summary["final"]
+    assert (root / "artifacts/smoke/pipeline/dgcl/final.pt").stat().st_mtime_ns == before
+    assert pretrain_stage1("smoke", 0).stat().st_mtime_ns == (root / "artifacts/smoke/pipeline/stage1-s0/final.pt").stat().st_mtime_ns
+
+
+@pytest.mark.slow  # generates SynDG-RS smoke + trains two stages: ~15 s quiet, ~80 s under contention
+def test_finetune_variant_knobs(smoke_run):
+    root, _ = smoke_run
+    stage1 = pretrain_stage1("smoke", 0)
+    path = finetune_variant("smoke", stage1, schedule="two_stage", stretch="linear", pca=True, seed=1, steps=3)
+    assert path.parent.name == variant_name("two_stage", "linear", True, 1, 3)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["stretch"] == "linear" and meta["pca"] is True and meta["schedule"]["name"] == "two_stage"
+    assert meta["loss"] == "longclip" and meta["step"] == 3
+    model, _ = load_model(path)
+    assert model.keep == 0  # the naive linear stretch freezes nothing
+    ev = json.loads((path.parent / "eval.json").read_text())
+    assert ev["validation"]["pairs"] == 64 and "long_i2t_R@1" in ev["validation"]
+
+
+def test_write_results_layout(tmp_outputs):
+    rows = [{"task": "retrieval-long", "dataset": "d", "metric": "i2t_R@1", "value": 12.5, "config": {"a": 1}, "seed": 0}]
+    path = write_results("smoke", "unit", rows, model={"name": "tiny"}, protocol={"k": 1})
+    assert json.loads(path.read_text())["results"] == rows
+    assert path.with_suffix(".csv").read_text().splitlines()[1].startswith("retrieval-long,d,i2t_R@1,12.5")
