@@ -183,3 +183,28 @@ def test_selo_split_in_airslt_layout(tmp_path):
         x1, y1 = poly.max(0).astype(int)
         # JPEG: exact colours blur, so count blobs with a looser tolerance
         assert _blobs(img[y0:y1 + 1, x0:x1 + 1], PALETTE[m.group(2)], tol=60) == n, case.caption
+
+
+def test_stats_and_report(tmp_outputs):
+    from dgtrs_lib.data import stats
+
+    s = stats.length_stats([10, 20, 30, 100, 300])
+    assert s["median"] == 30 and s["frac_over_32"] == 0.4 and s["frac_over_248"] == 0.2
+    assert stats.only_in_long(["a harbor ."], ["a harbor with three red boats"]) [:1] == [("with", 1)]
+    dd = generate_syndg(4, 2, 20, seed=0)
+    s0 = dd["test"][0]
+    pos = stats.fact_token_positions(s0["long_caption"], s0["meta"])
+    from dgtrs_lib.tokenizer import encode
+
+    ids = encode(s0["long_caption"])
+    meta = json.loads(s0["meta"])
+    for p, g in zip(pos, meta["objects"]):  # the token at that index decodes to the colour word
+        from open_clip.tokenizer import SimpleTokenizer
+
+        assert SimpleTokenizer().decode([ids[p]]).strip() in COLOUR_WORDS[g["colour"]]
+    doc = stats.syndg_report(dd, "smoke", generation_s=1.0)
+    metrics = {r["metric"]: r["value"] for r in doc["results"]}
+    assert metrics["n_test"] == 20 and metrics["short_tokens_max"] <= 32
+    from dgtrs_lib.profiles import results_dir
+
+    assert (results_dir("smoke") / "data-syndg-rs.json").exists() and (results_dir("smoke") / "data-syndg-rs.csv").exists()

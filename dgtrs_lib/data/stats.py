@@ -1,0 +1,109 @@
+"""Caption statistics for dataset inspection (notebook 01 and the data cards).
+
+* Token lengths with CLIP's BPE (``dgtrs_lib.tokenizer.token_lengths``: SOT/EOT included, no
+  truncation) against the context limits that matter here: 77 (CLIP) and 248 (Long-CLIP /
+  DGTRS-CLIP, paper section 3.2), and the miniature's 32 (base) and 104 (after KPS, keep 8,
+  ratio 4).
+* Vocabulary sizes and the words that only long descriptions use ("what a short caption leaves
+  out").
+* SynDG-RS: where in the long description each distinguishing fact (an object group's colour)
+  is first named, in tokens.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+import numpy as np
+
+LIMITS = (32, 77, 104, 248)
+WORD = re.compile(r"[a-z]+(?:-[a-z]+)?")
+
+
+def length_stats(lengths, limits=LIMITS) -> dict:
+    """mean / median / p95 / min / max and the fraction longer than each limit."""
+    x = np.asarray(lengths, dtype=float)
+    if x.size == 0:
+        raise ValueError("no lengths given")
+    out = {"n": int(x.size), "mean": float(x.mean()), "median": float(np.median(x)),
+           "p95": float(np.percentile(x, 95)), "min": int(x.min()), "max": int(x.max())}
+    out.update({f"frac_over_{k}": float((x > k).mean()) for k in limits})
+    return out
+
+
+def token_length_table(captions: dict, limits=LIMITS) -> list[dict]:
+    """One row per named caption list (e.g. ``{"short": [...], "long": [...]}``) with BPE length stats."""
+    from dgtrs_lib.tokenizer import token_lengths
+
+    return [{"captions": name, **length_stats(token_lengths(texts), limits)} for name, texts in captions.items()]
+
+
+def words(text: str) -> list[str]:
+    return WORD.findall(text.lower())
+
+
+def vocabulary(texts) -> Counter:
+    c = Counter()
+    for t in texts:
+        c.update(words(t))
+    return c
+
+
+def only_in_long(short_texts, long_texts, top: int = 25) -> list[tuple[str, int]]:
+    """Most frequent words of the long descriptions that never appear in any short caption."""
+    vs, vl = vocabulary(short_texts), vocabulary(long_texts)
+    return [(w, n) for w, n in vl.most_common() if w not in vs][:top]
+
+
+def fact_token_positions(long_caption: str, meta: str) -> list[int | None]:
+    """For each object group of a SynDG-RS sample, the token index (SOT = 0) where its colour is
+    first named in the long description (None if never): where the distinguishing facts sit."""
+    from dgtrs_lib.data.syndg import COLOUR_WORDS
+    from dgtrs_lib.tokenizer import encode
+
+    ws = long_caption.split()
+    bare = [w.lower().strip(".,;:") for w in ws]
+    out = []
+    for g in json.loads(meta)["objects"]:
+        idx = next((i for i, w in enumerate(bare) if w in COLOUR_WORDS[g["colour"]]), None)
+        out.append(None if idx is None else len(encode(" ".join(ws[:idx]))) - 1)
+    return out
+
+
+def syndg_report(dd, profile: str, generation_s: float | None = None, write: bool = True) -> dict:
+    """Dataset facts of a SynDG-RS ``DatasetDict`` as a results document (the book's JSON layout).
+
+    Rows: split sizes, generation time, BPE token-length stats of short and long captions (test
+    split) and where the distinguishing facts sit. Written to
+    ``results_dir(profile)/data-syndg-rs.json`` + ``.csv`` when ``write``.
+    """
+    import datetime as dt
+    import platform
+
+    from dgtrs_lib.data.syndg import VERSION
+
+    rows = [{"task": "data", "dataset": "syndg-rs", "metric": f"n_{split}", "value": float(len(dd[split]))}
+            for split in dd]
+    if generation_s is not None:
+        rows.append({"task": "data", "dataset": "syndg-rs", "metric": "generation_s", "value": float(generation_s)})
+    test = dd["test"]
+    for r in token_length_table({"short": test["short_caption"], "long": test["long_caption"]}):
+        for k, v in r.items():
+            if k not in ("captions", "n"):
+                rows.append({"task": "data", "dataset": "syndg-rs", "metric": f"{r['captions']}_tokens_{k}",
+                             "value": float(v), "n": r["n"]})
+    pos = [p for lc, m in zip(test["long_caption"], test["meta"]) for p in fact_token_positions(lc, m) if p is not None]
+    rows.append({"task": "data", "dataset": "syndg-rs", "metric": "fact_token_median", "value": float(np.median(pos))})
+    rows.append({"task": "data", "dataset": "syndg-rs", "metric": "frac_facts_beyond_32",
+                 "value": float(np.mean(np.asarray(pos) >= 32)), "n": len(pos)})
+    doc = {"run": "data-syndg-rs", "model": {}, "profile": profile,
+           "hardware": f"{platform.machine()} (CPU)", "date": dt.datetime.now(dt.timezone.utc).isoformat(),
+           "versions": {"syndg": VERSION}, "protocol": {"split": "test", "tokenizer": "open_clip BPE, SOT/EOT included"},
+           "results": rows}
+    if write:
+        from dgtrs_lib.evaluate import write_results
+        from dgtrs_lib.profiles import results_dir
+
+        write_results(doc, results_dir(profile) / "data-syndg-rs.json")
+    return doc
