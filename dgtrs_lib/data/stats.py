@@ -50,10 +50,15 @@ def vocabulary(texts) -> Counter:
     return c
 
 
-def only_in_long(short_texts, long_texts, top: int = 25) -> list[tuple[str, int]]:
-    """Most frequent words of the long descriptions that never appear in any short caption."""
+STOPWORDS = frozenset("a an the is are and or of in on at to by with from there this that it its they we can "
+                      "see be as into one".split())
+
+
+def only_in_long(short_texts, long_texts, top: int = 25, stopwords=STOPWORDS) -> list[tuple[str, int]]:
+    """Most frequent words of the long descriptions that never appear in any short caption
+    (function words in ``stopwords`` left out)."""
     vs, vl = vocabulary(short_texts), vocabulary(long_texts)
-    return [(w, n) for w, n in vl.most_common() if w not in vs][:top]
+    return [(w, n) for w, n in vl.most_common() if w not in vs and w not in stopwords][:top]
 
 
 def fact_token_positions(long_caption: str, meta: str) -> list[int | None]:

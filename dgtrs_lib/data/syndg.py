@@ -237,7 +237,8 @@ def render_background(cls: str, h: int, w: int, layout: dict, rng) -> np.ndarray
         _paint(img, (coord_a % 16 == 0) | ((coord_b % 8 == 0) & (coord_a % 16 < 5)), (165, 165, 160), rng, 2, 2)
     elif cls == "stadium":
         img = _texture(rng, h, w, (125, 125, 120), amp=8)
-        ry, rx = (0.30 * h, 0.42 * w) if layout["field"] == "horizontal" else (0.42 * h, 0.30 * w)
+        s = min(h, w, IMAGE_SIZE)  # the stadium keeps its 64 px-image size in larger regions
+        ry, rx = (0.30 * s, 0.42 * s) if layout["field"] == "horizontal" else (0.42 * s, 0.30 * s)
         r = ((yy - h / 2) / ry) ** 2 + ((xx - w / 2) / rx) ** 2
         _paint(img, r < 1.0, (150, 80, 60), rng, 4, 3)
         _paint(img, r < 0.62, (60, 140, 60), rng, 6, 4)
