@@ -78,6 +78,7 @@ class TrainConfig:
     ckpt_every: int = 0              # 0: only at the end
     grad_clip: float | None = None
     progress: bool = True            # tqdm bar (rank 0)
+    deterministic: bool = False      # torch.use_deterministic_algorithms (exact resume on CUDA)
 
     def check(self) -> None:
         for name in ("steps", "batch_size", "accum_steps"):
@@ -180,17 +181,20 @@ class DualEncoder(nn.Module):
 
 
 # ----------------------------------------------------------------------------- distributed
-def setup_distributed() -> tuple[int, int, torch.device]:
+def setup_distributed(device: torch.device | str | None = None) -> tuple[int, int, torch.device]:
     """Initialise the process group from ``torchrun``'s environment (if ``WORLD_SIZE`` > 1).
 
     Returns ``(rank, world_size, device)``; nccl + ``cuda:LOCAL_RANK`` on GPU, gloo on CPU.
+    An explicit ``device`` wins (e.g. ``"cpu"`` for a gloo run on a GPU machine).
     """
+    use_cuda = torch.cuda.is_available() if device is None else torch.device(device).type == "cuda"
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend=backend)
+        torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo")
     rank, world = dist_info()
-    if torch.cuda.is_available():
+    if device is not None:
+        return rank, world, torch.device(device)
+    if use_cuda:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)
         return rank, world, torch.device("cuda", local)
@@ -268,8 +272,11 @@ def train(model: nn.Module, data: PairData, cfg: TrainConfig, out_dir: str | os.
     cfg.check()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rank, world, default_device = setup_distributed()
-    device = torch.device(device) if device is not None else default_device
+    rank, world, device = setup_distributed(device)
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    if cfg.deterministic:  # bitwise-reproducible kernels (CUDA embedding/scatter backward use atomics)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
     precision, autocast = _autocast(device, cfg.precision)
     schedule = get_schedule(cfg.schedule, **cfg.schedule_kwargs)
     loss_fn = DualGranularityLoss.preset(cfg.loss, **cfg.loss_kwargs)
@@ -381,6 +388,7 @@ def train(model: nn.Module, data: PairData, cfg: TrainConfig, out_dir: str | os.
     if world > 1:
         torch.distributed.barrier()
     model.eval()
+    torch.use_deterministic_algorithms(was_deterministic)
     return TrainResult(out_dir=out_dir, final=final, metrics=metrics_path, steps=cfg.steps, wall_s=wall)
 
 

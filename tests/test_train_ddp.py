@@ -61,7 +61,7 @@ def _worker(rank, world, port, out_dir, mode):
                 torch.save({"losses": (losses / world).tolist(), "grads": grads}, os.path.join(out_dir, "ddp.pt"))
         else:
             cfg = TrainConfig(steps=2, batch_size=GLOBAL_B // world, lr=1e-4, warmup_steps=1, schedule="fixed", progress=False)
-            train(_model(), _toy_pairs(), cfg, os.path.join(out_dir, "ddp_run"))
+            train(_model(), _toy_pairs(), cfg, os.path.join(out_dir, "ddp_run"), device="cpu")
     finally:
         torch.distributed.destroy_process_group()
 
@@ -85,7 +85,7 @@ def test_two_process_loss_and_gradients_equal_one_process(tmp_path):
 def test_two_process_trainer_logs_the_one_process_losses(tmp_path):
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), "train"), nprocs=2, join=True)
     cfg = TrainConfig(steps=2, batch_size=GLOBAL_B, lr=1e-4, warmup_steps=1, schedule="fixed", progress=False)
-    train(_model(), _toy_pairs(), cfg, tmp_path / "one")
+    train(_model(), _toy_pairs(), cfg, tmp_path / "one", device="cpu")
     ddp, one = read_metrics(tmp_path / "ddp_run" / "metrics.jsonl"), read_metrics(tmp_path / "one" / "metrics.jsonl")
     assert len(ddp) == len(one) == 2
     for a, b in zip(ddp, one):  # step 1 also checks that both processes applied the same update
