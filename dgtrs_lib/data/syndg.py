@@ -720,9 +720,9 @@ def compose_selo_scene(seed: int, index: int, size: int = 320) -> SeloScene:
 
 
 def selo_sizes_for(profile: str) -> dict:
-    """Number of SeLo scenes and their side in px per profile (3-6 cases per scene)."""
-    return {"smoke": {"scenes": 1, "size": 320}, "cpu": {"scenes": 6, "size": 384},
-            "gpu": {"scenes": 6, "size": 384}}[profile]
+    """Number of SeLo scenes and their side in px per profile (6-9 cases per scene)."""
+    return {"smoke": {"scenes": 1, "size": 320}, "cpu": {"scenes": 4, "size": 384},
+            "gpu": {"scenes": 4, "size": 384}}[profile]
 
 
 def write_syndg_selo(root, profile: str | None = None, *, seed: int = 0, scenes: int | None = None,
