@@ -179,6 +179,13 @@ def default_model_source(profile: str) -> str:
     return RELEASED_DGTRS if is_online() else "tiny-random"
 
 
+def resolve_model(profile: str, source: str | None = None, device: str = "cpu"):
+    """``(model, preprocess, info)`` for a notebook: ``source``, else ``DGTRS_MODEL``, else
+    ``default_model_source(profile)`` (our checkpoint, trained by the pipeline if missing; the
+    released weights when online; an untrained miniature as the last resort)."""
+    return load_evaluation_model(source or os.environ.get("DGTRS_MODEL") or default_model_source(profile), device)
+
+
 # ----------------------------------------------------------------------------------------------
 # Data
 # ----------------------------------------------------------------------------------------------
