@@ -110,6 +110,8 @@ def test_dual_parquet_bad_inputs(tmp_path):
     with pytest.raises(DataFormatError, match="row 0: not a readable image"):
         L.to_dual(ds)
     assert len(L.to_dual(ds, on_error="skip")) == 0
+    # verify_images=False keeps the bytes unchecked (documented: decoding errors surface later)
+    assert L.to_dual(ds, verify_images=False).cast_column("image", datasets.Image(decode=False))[0]["image"]["bytes"] == b"xx"
 
 
 def test_sharegpt4v_json(copy):

@@ -246,14 +246,19 @@ def load_dual_imagefolder(root, *, on_error: str = "raise", source: str | None =
 
 def to_dual(ds, *, long_column: str = "long_caption", short_column: str | None = "short_caption",
             image_column: str = "image", id_column: str | None = None, scene_column: str | None = None,
-            source: str = "", on_error: str = "raise"):
+            source: str = "", on_error: str = "raise", verify_images: bool = True):
     """Map any ``datasets.Dataset`` with an image and a long caption onto the dual schema.
 
     ``short_column=None`` (or absent from the dataset) derives the short caption as Long-CLIP does.
-    Images that are not RGB are converted (counted); empty captions / unreadable images raise or
-    are skipped (``on_error``).
+    Runs as a batched ``Dataset.map`` (written to Arrow on disk, so Hub-sized sets do not fill
+    memory). With ``verify_images`` every image is decoded once: non-RGB ones are converted
+    (counted), unreadable ones raise or are skipped (``on_error``). ``verify_images=False`` only
+    checks that each row holds image bytes or a path and keeps the bytes as they are -- faster for
+    very large sets, but a corrupt file then fails later, when it is decoded.
     """
     import datasets
+
+    from .syndg import dual_features
 
     _check_on_error(on_error)
     report = LoadReport(source=source or "dataset")
@@ -263,33 +268,44 @@ def to_dual(ds, *, long_column: str = "long_caption", short_column: str | None =
             raise DataFormatError(f"{report.source}: {name}={col!r} is not a column; columns are {cols}")
     derive = short_column is None or short_column not in cols
     ds = ds.cast_column(image_column, datasets.Image(decode=False))
-    rows = {k: [] for k in DUAL_COLUMNS}
-    for i, rec in enumerate(ds):
-        item = f"row {i}" + (f" ({rec[id_column]})" if id_column and id_column in rec else "")
-        try:
-            long = _caption(rec[long_column], item, long_column)
-            short = first_sentence(long) if derive else _caption(rec[short_column], item, short_column)
-            img = rec[image_column]
-            if img is None or (img.get("bytes") is None and not img.get("path")):
-                raise DataFormatError(f"{item}: column {image_column!r} holds no image")
-            im, conv = open_rgb(img["bytes"] if img.get("bytes") is not None else img["path"], item)
-        except DataFormatError as err:
-            _fail(report, on_error, item, str(err).split(": ", 1)[-1])
-            continue
-        report.converted += conv
-        meta = {"source": report.source}
-        if derive:
-            meta["short_caption_derived"] = "first_sentence"
-        rows["image_id"].append(str(rec[id_column]) if id_column and id_column in rec else f"{i:06d}")
-        rows["image"].append({"bytes": _png(im) if conv or img.get("bytes") is None else img["bytes"], "path": None})
-        rows["short_caption"].append(short)
-        rows["long_caption"].append(long)
-        rows["scene"].append(str(rec[scene_column]) if scene_column and scene_column in rec else "")
-        rows["meta"].append(json.dumps(meta))
-        report.loaded += 1
+
+    def fn(batch, indices):
+        out = {k: [] for k in DUAL_COLUMNS}
+        for j, i in enumerate(indices):
+            rid = str(batch[id_column][j]) if id_column and id_column in batch else f"{i:06d}"
+            item = f"row {i}" + (f" ({rid})" if id_column and id_column in batch else "")
+            try:
+                long = _caption(batch[long_column][j], item, long_column)
+                short = first_sentence(long) if derive else _caption(batch[short_column][j], item, short_column)
+                img = batch[image_column][j]
+                if img is None or (img.get("bytes") is None and not img.get("path")):
+                    raise DataFormatError(f"{item}: column {image_column!r} holds no image")
+                value = {"bytes": img.get("bytes"), "path": img.get("path")}
+                if verify_images:
+                    im, conv = open_rgb(img["bytes"] if img.get("bytes") is not None else img["path"], item)
+                    if conv:
+                        report.converted += 1
+                        value = {"bytes": _png(im), "path": None}
+            except DataFormatError as err:
+                _fail(report, on_error, item, str(err).split(": ", 1)[-1])
+                continue
+            meta = {"source": report.source}
+            if derive:
+                meta["short_caption_derived"] = "first_sentence"
+            out["image_id"].append(rid)
+            out["image"].append(value)
+            out["short_caption"].append(short)
+            out["long_caption"].append(long)
+            out["scene"].append(str(batch[scene_column][j]) if scene_column and scene_column in batch else "")
+            out["meta"].append(json.dumps(meta))
+            report.loaded += 1
+        return out
+
+    out = ds.map(fn, batched=True, with_indices=True, remove_columns=cols, features=dual_features(),
+                 load_from_cache_file=False, desc=f"dual pairs from {report.source}")
     if derive:
         report.notes.append("short captions derived from the long caption's first sentence (Long-CLIP rule)")
-    return _finish(_dual_dataset(rows), report)
+    return _finish(out, report)
 
 
 def load_dual_parquet(path, **kwargs):
