@@ -11,7 +11,9 @@ What this module builds (all at run time from the installed package, cached unde
 
 * **RGB** from B04/B03/B02 (10 m) with a per-band 2-98 % percentile stretch.
 * **NDWI** = (B03 - B08) / (B03 + B08) (McFeeters 1996, *Int. J. Remote Sens.* 17(7)); a pixel
-  is *water* when NDWI > ``WATER_NDWI`` = 0.0, McFeeters' own threshold.
+  is *water* when NDWI > ``WATER_NDWI`` = 0.3. McFeeters' own threshold, 0.0, marks the wet tidal
+  marsh of this scene as water; 0.3 separates the open-water mode of the histogram (peak about 0.5)
+  from the marsh shoulder (chosen from the index histogram, never from a model result).
 * **NDVI** = (B08 - B04) / (B08 + B04) (Rouse et al. 1974, *Third ERTS Symposium*, NASA
   SP-351); a non-water pixel is *vegetation* when NDVI > ``VEG_NDVI`` = 0.3, a common threshold
   for moderate-to-dense green vegetation on top-of-atmosphere reflectance (our choice, documented,
@@ -20,7 +22,8 @@ What this module builds (all at run time from the installed package, cached unde
   the patch, ``vegetation`` if vegetation does, ``bare or built-up land`` if neither water nor
   vegetation does (>= 60 % of the rest), else ``mixed land and water`` when both water and land
   are >= 20 %, else ``mixed land cover``. The labels come from an independent physical index, not
-  from a human or a model -- a classification set with an honest, documented ground truth.
+  from a human or a model -- a classification set with an honest, documented ground truth. Known
+  error: turbid shallow water with NDWI below the threshold, and bright sand, count as "bare".
 * **SeLo** cases on a large crop in the AIR-SLT layout: "water" (every water body of at least
   ``min_area`` px), "open water" (the largest connected water body), "green vegetation"
   (vegetation bodies). Polygons are the outer contours of connected components of the opened
