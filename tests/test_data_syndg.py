@@ -208,3 +208,13 @@ def test_stats_and_report(tmp_outputs):
     from dgtrs_lib.profiles import results_dir
 
     assert (results_dir("smoke") / "data-syndg-rs.json").exists() and (results_dir("smoke") / "data-syndg-rs.csv").exists()
+
+
+def test_stated_sizes_match_boxes(samples):
+    for s in samples:
+        for g in json.loads(s["meta"])["objects"]:
+            lo, hi = syndg.SIZES[g["size"]]
+            assert lo <= g["size_px"] <= hi
+            for x0, y0, x1, y1 in g["boxes"]:
+                assert g["size_px"] <= max(x1 - x0, y1 - y0) + 1 <= g["size_px"] + 2
+                assert min(x1 - x0, y1 - y0) + 1 >= 3  # visible at 64 px
