@@ -70,3 +70,24 @@ def test_write_results_layout(tmp_outputs):
     path = write_results("smoke", "unit", rows, model={"name": "tiny"}, protocol={"k": 1})
     assert json.loads(path.read_text())["results"] == rows
     assert path.with_suffix(".csv").read_text().splitlines()[1].startswith("retrieval-long,d,i2t_R@1,12.5")
+
+
+def test_gpu_profile_data_path_reads_a_local_dual_folder(tmp_path, monkeypatch):
+    """The gpu profile's loader (Hub id on a GPU machine) on a local folder in the same format."""
+    from PIL import Image
+
+    from dgtrs_lib.pipeline import load_pairs
+
+    rows = []
+    for i in range(12):
+        Image.new("RGB", (40, 30), (20 * i, 100, 200 - 10 * i)).save(tmp_path / f"{i}.png")
+        rows.append({"file_name": f"{i}.png", "short_caption": f"a scene number {i}.",
+                     "long_caption": f"a long description of scene {i} with many details " * 3})
+    (tmp_path / "metadata.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    monkeypatch.setenv("DGTRS_GPU_DATA", json.dumps({"source": str(tmp_path), "long_column": "long_caption",
+                                                     "short_column": "short_caption"}))
+    train_pairs = load_pairs("gpu", "train", 104, 64)
+    val_pairs = load_pairs("gpu", "validation", 104, 64)
+    assert len(train_pairs) == 11 and len(val_pairs) == 1
+    images, long_tok, short_tok = train_pairs.batch(torch.tensor([0, 3]))
+    assert images.shape == (2, 3, 64, 64) and long_tok.shape[1] > short_tok.shape[1]
