@@ -3,7 +3,7 @@
 For each document in ``_toc.yml`` the page ``<doc>.html`` must exist and, once loaded in a real
 browser (served on 127.0.0.1 by ``http.server``):
 
-* show no Python traceback and no papermill error banner;
+* show no Python traceback, no papermill error banner and no unrendered Markdown table;
 * on a notebook page, show a Colab launch button, and render at least as many figures as the
   executed notebook produced (images in cell outputs, each with ``naturalWidth > 0``);
 * have no broken local image (external images, e.g. the Colab badge, need a network and are
@@ -22,6 +22,7 @@ import argparse
 import functools
 import http.server
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -171,6 +172,8 @@ def check_page(driver, url: str, origin: str, page: str, expected_images: int,
     for marker in ERROR_MARKERS:
         if marker in body:
             result.problems.append(f"shows {marker!r}")
+    if re.search(r"\|\s*-{3,}\s*\|", body):
+        result.problems.append("shows an unrendered Markdown table ('|---|')")
     errors = driver.execute_script("return document.querySelectorAll('.output.traceback, "
                                    ".output.error').length")
     if errors:

@@ -121,10 +121,19 @@ class Measured:
 
 
 def _model_name(model) -> str:
+    """A short label for a results file's ``model`` block: its name, else its class and the last
+    parts of its checkpoint path (``LongCLIP (pipeline/dgcl/final.pt)``)."""
     if isinstance(model, dict):
-        for key in ("name", "label", "arch", "source", "checkpoint"):
+        for key in ("name", "label", "arch"):
             if model.get(key):
                 return str(model[key])
+        path = model.get("source") or model.get("checkpoint")
+        short = "/".join(Path(str(path)).parts[-3:]) if path else ""
+        cls = str(model.get("class") or "")
+        if cls and short:
+            return f"{cls} ({short})"
+        if cls or short:
+            return cls or short
         return json.dumps(model, sort_keys=True)[:60]
     return str(model or "?")
 
@@ -364,3 +373,41 @@ def plot_published_vs_ours(paper_rows: list[dict], measured_rows: list[dict]):
         ax.margins(x=0.15)
     fig.tight_layout()
     return fig
+
+
+def config_text(config) -> str:
+    """A results row's ``config`` as short text (``stage=dgcl, seed=1``)."""
+    if config in (None, ""):
+        return ""
+    if isinstance(config, dict):
+        return ", ".join(f"{k}={v}" for k, v in config.items())
+    return config if isinstance(config, str) else json.dumps(config)
+
+
+def pivot(rows: list[dict]) -> tuple[list[dict], list[str]]:
+    """One row per (source file, dataset, config, seed) with one column per metric, in first-seen
+    metric order; returns ``(rows, metric_names)``. Each row keeps source and profile."""
+    table: dict[tuple, dict] = {}
+    metrics: list[str] = []
+    for r in rows:
+        seed = r.get("seed", "")
+        key = (r["source"], r["dataset"], config_text(r.get("config")), seed)
+        if key not in table:
+            table[key] = {"source": r["source"], "dataset": r["dataset"], "config": key[2],
+                          "seed": seed, "profile": r["profile"], "model": r["model"]}
+        table[key][r["metric"]] = r["value"]
+        if r["metric"] not in metrics:
+            metrics.append(r["metric"])
+    return list(table.values()), metrics
+
+
+def provenance(rows: list[dict]) -> list[dict]:
+    """One row per results file: run, model, profile, hardware, date, number of results."""
+    files: dict[str, dict] = {}
+    for r in rows:
+        entry = files.setdefault(r["source"], {"source": r["source"], "run": r["run"],
+                                               "model": r["model"], "profile": r["profile"],
+                                               "hardware": r["hardware"], "date": r["date"],
+                                               "n_results": 0})
+        entry["n_results"] += 1
+    return list(files.values())

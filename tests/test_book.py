@@ -97,9 +97,12 @@ def test_browser_check_fails_on_traceback_missing_figure_and_missing_page(book, 
     intro.write_text(intro.read_text().replace(
         "</article>", "<pre>Traceback (most recent call last):\n  ValueError: boom</pre></article>", 1))
     (html / "book" / "how-to-run.html").unlink()
+    tour = html / "book" / "library-tour.html"
+    tour.write_text(tour.read_text().replace("</article>", "<p>| a | b |\n|---|---|</p></article>", 1))
     result = browser_check.check_book(html, root=ROOT, screenshots=False)
     assert not result.ok
     problems = "\n".join(result.problems)
     assert "book/how-to-run: missing" in problems
     assert "book/intro: shows 'Traceback (most recent call last)'" in problems
     assert "notebooks/09-reproduction-report:" in problems and "broken image" in problems
+    assert "book/library-tour: shows an unrendered Markdown table" in problems

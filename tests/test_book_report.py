@@ -128,3 +128,17 @@ def test_task_and_metric_names_normalise():
     assert report.normalize_task("zero-shot classification") == "zero_shot_classification"
     assert report.normalize_task("ablation_extra") == "ablation_extra"
     assert report.normalize_metric("Top-1") == "top1" and report.normalize_metric("i2t_R@1") == "i2t_R@1"
+
+
+def test_pivot_and_provenance():
+    rows = [{"source": "a.json", "dataset": "d", "metric": m, "value": v, "profile": "cpu", "model": "M",
+             "run": "r", "hardware": "h", "date": "t", "config": cfg}
+            for cfg in ({"stage": "s1"}, "") for m, v in (("i2t_R@1", 1.0), ("mR", 2.0))]
+    table, metrics = report.pivot(rows)
+    assert metrics == ["i2t_R@1", "mR"]
+    assert [(t["config"], t["i2t_R@1"], t["mR"]) for t in table] == [("stage=s1", 1.0, 2.0), ("", 1.0, 2.0)]
+    prov = report.provenance(rows)
+    assert prov == [{"source": "a.json", "run": "r", "model": "M", "profile": "cpu", "hardware": "h",
+                     "date": "t", "n_results": 4}]
+    assert report._model_name({"class": "LongCLIP", "source": "/x/artifacts/cpu/pipeline/dgcl/final.pt"}) \
+        == "LongCLIP (pipeline/dgcl/final.pt)"
