@@ -30,13 +30,11 @@ References (paper.md section 6 and 10, anchors.md sections 3, 5 and 6):
     integer box sum over a reflect-101 padding with the same rounding (``rint(sum * 1/2500)``);
     ``skimage.measure.label(connectivity=2)`` is ``scipy.ndimage.label`` with a 3 x 3 structure;
     centroids are the mean pixel (row, col), truncated with int();
-  - ``cv2.fillPoly`` (int32 vertices, 8-connected, no shift) is re-implemented as an even-odd
-    scanline fill over *all* polygons at once (as cv2 does: overlapping polygons cancel) with
-    crossings rounded to the nearest pixel and filled inclusively, plus the polygon outline
-    drawn with a rounding DDA line. A convex or axis-aligned polygon gives the same pixels as
-    cv2 (outline included); on slanted edges single pixels can differ where cv2's fixed-point
-    Bresenham and our rounding disagree by one -- a relative change of about
-    perimeter / area in ``sum(mask)``, well below the metrics' printed precision.
+  - ``cv2.fillPoly`` (int32 vertices, 8-connected, no shift) is re-implemented with OpenCV's
+    own rules -- Bresenham outlines, then an even-odd fixed-point scanline fill over *all*
+    polygons at once (overlapping polygons cancel, as in cv2); see ``polygon_mask``;
+  - the whole chain (mask, peaks, regions, Rsu/Ras/Rda/Rmi) is checked against the original
+    cv2 + skimage code on stored cases (``tests/fixtures/slm_reference``, ``tests/test_metrics_slm_reference.py``);
 
   ``selo_metrics`` works on the float map directly; ``jpeg_roundtrip=True`` reproduces the
   reference, which writes the uint8 probmap as a JPEG (cv2 quality 95) and reads it back as
@@ -215,58 +213,104 @@ def _as_polygons(polygons) -> list[np.ndarray]:
 
 
 def _line_pixels(x0: int, y0: int, x1: int, y1: int) -> tuple[np.ndarray, np.ndarray]:
-    n = max(abs(x1 - x0), abs(y1 - y0))
-    t = np.arange(n + 1) / max(n, 1)
-    xs = np.floor(x0 + t * (x1 - x0) + 0.5).astype(np.int64)
-    ys = np.floor(y0 + t * (y1 - y0) + 0.5).astype(np.int64)
-    return xs, ys
+    """Pixels of OpenCV's 8-connected line (``cv::LineIterator``, left to right): Bresenham
+    with err = a - 2b, a minor step whenever err < 0; closed form k_j = ceil((2 b j - a) / 2a)."""
+    if x1 < x0:
+        x0, y0, x1, y1 = x1, y1, x0, y0
+    dx, dy = x1 - x0, y1 - y0
+    sy = -1 if dy < 0 else 1
+    dy = abs(dy)
+    a, b = max(dx, dy), min(dx, dy)
+    j = np.arange(a + 1, dtype=np.int64)
+    k = np.zeros_like(j) if a == 0 else -((a - 2 * b * j) // (2 * a))   # ceil((2bj - a) / 2a)
+    k[0] = 0
+    if dy > dx:                                                         # steep: y is the major axis
+        return x0 + k, y0 + sy * j
+    return x0 + j, y0 + sy * k
+
+
+def _clip_line(w: int, h: int, x1: int, y1: int, x2: int, y2: int):
+    """OpenCV's ``clipLine`` to the image rectangle (Cohen-Sutherland, truncating divisions)."""
+    right, bottom = w - 1, h - 1
+    c1 = (x1 < 0) + (x1 > right) * 2 + (y1 < 0) * 4 + (y1 > bottom) * 8
+    c2 = (x2 < 0) + (x2 > right) * 2 + (y2 < 0) * 4 + (y2 > bottom) * 8
+    if (c1 & c2) == 0 and (c1 | c2) != 0:
+        if c1 & 12:
+            a = 0 if c1 < 8 else bottom
+            x1 += int((a - y1) * (x2 - x1) / (y2 - y1))
+            y1, c1 = a, (x1 < 0) + (x1 > right) * 2
+        if c2 & 12:
+            a = 0 if c2 < 8 else bottom
+            x2 += int((a - y2) * (x2 - x1) / (y2 - y1))
+            y2, c2 = a, (x2 < 0) + (x2 > right) * 2
+        if (c1 & c2) == 0 and (c1 | c2) != 0:
+            if c1:
+                a = 0 if c1 == 1 else right
+                y1 += int((a - x1) * (y2 - y1) / (x2 - x1))
+                x1, c1 = a, 0
+            if c2:
+                a = 0 if c2 == 1 else right
+                y2 += int((a - x2) * (y2 - y1) / (x2 - x1))
+                x2, c2 = a, 0
+    return (c1 | c2) == 0, x1, y1, x2, y2
 
 
 def polygon_mask(shape: tuple[int, int], polygons) -> np.ndarray:
-    """Filled polygons as a float 0/1 mask of ``shape`` (H, W), like ``cv2.fillPoly(mask,
-    [int32 polygons], 1)``: vertices truncated to int32, even-odd scanline fill of all polygons
-    together with crossings rounded to the nearest pixel and filled inclusively, plus the outline.
-    Parts outside the image are clipped (polygons may touch or cross the border)."""
+    """Filled polygons as a float 0/1 mask of ``shape`` (H, W), as ``cv2.fillPoly(mask,
+    [int32 polygons], 1)`` (8-connected, no shift): vertices truncated to int32; every polygon's
+    outline drawn with OpenCV's clipped Bresenham line; then an even-odd scanline fill of all
+    edges together (overlapping polygons cancel, as in cv2): a non-horizontal edge is active on
+    rows y0 <= y < y1, and each pair of crossings x_a <= x_b fills columns ceil(x_a - 1/2) ..
+    ceil(x_b - 1/2) (exact integer arithmetic).
+
+    Checked pixel for pixel against ``cv2.fillPoly`` (opencv-python-headless, cv2 5.0.0): identical
+    on random self-intersecting polygons inside the image; polygons that cross the image border
+    can still differ in a few pixels (0.27 % of the filled area over 30 random crossing polygons), which
+    AIR-SLT never hits (its polygons lie inside the images)."""
     h, w = shape
     mask = np.zeros((h, w), dtype=np.float64)
     polys = [np.asarray(p, dtype=np.float64).astype(np.int32).astype(np.int64) for p in _as_polygons(polygons)]
-    # edges of all polygons (closed)
     edges = []
     for p in polys:
-        q = np.roll(p, -1, axis=0)
-        edges.extend(zip(p.tolist(), q.tolist()))
-    e = np.array([[a[0], a[1], b[0], b[1]] for a, b in edges], dtype=np.float64)  # x0 y0 x1 y1
-    e = e[e[:, 1] != e[:, 3]]                                                     # horizontal edges only draw
+        edges.extend(np.concatenate([np.roll(p, 1, axis=0), p], axis=1).tolist())   # x0 y0 x1 y1
+    e = np.array(edges, dtype=np.int64).reshape(-1, 4)
+    e = e[e[:, 1] != e[:, 3]]                                         # horizontal edges are only drawn
     if len(e):
-        ys_top = np.minimum(e[:, 1], e[:, 3])
-        ys_bot = np.maximum(e[:, 1], e[:, 3])
-        lo, hi = int(max(0, ys_top.min())), int(min(h - 1, ys_bot.max()))
-        if lo <= hi:
-            rows = np.arange(lo, hi + 1, dtype=np.float64)[:, None]               # [R, 1]
-            active = (rows >= ys_top[None]) & (rows < ys_bot[None])               # half-open: y0 <= y < y1
-            t = (rows - e[None, :, 1]) / (e[None, :, 3] - e[None, :, 1])
-            xs = e[None, :, 0] + t * (e[None, :, 2] - e[None, :, 0])
-            xs = np.where(active, np.floor(xs + 0.5), np.inf)
-            xs.sort(axis=1)
+        top_first = e[:, 1] < e[:, 3]
+        x0 = np.where(top_first, e[:, 0], e[:, 2])
+        y0 = np.where(top_first, e[:, 1], e[:, 3])
+        y1 = np.where(top_first, e[:, 3], e[:, 1])
+        num = np.where(top_first, e[:, 2], e[:, 0]) - x0
+        den = y1 - y0
+        lo, hi = int(max(0, y0.min())), int(min(h, y1.max()))
+        if lo < hi:
+            rows = np.arange(lo, hi, dtype=np.int64)[:, None]
+            active = (rows >= y0[None]) & (rows < y1[None])
+            # column = ceil(x - 1/2) with x = x0 + (y - y0) * num / den, in integers
+            p_ = 2 * x0[None] * den[None] + 2 * (rows - y0[None]) * num[None] - den[None]
+            col = -((-p_) // (2 * den[None]))
+            key = np.where(active, x0[None] + (rows - y0[None]) * num[None] / den[None], np.inf)
+            order = np.argsort(key, axis=1, kind="stable")
+            col = np.take_along_axis(col, order, 1)
             n_act = active.sum(1)
-            diff = np.zeros((hi - lo + 1, w + 1), dtype=np.int64)
-            for j in range(0, xs.shape[1] - 1, 2):
-                ok = n_act > j + 1
-                if not ok.any():
+            diff = np.zeros((hi - lo, w + 1), dtype=np.int64)
+            for j in range(0, col.shape[1] - 1, 2):
+                ok = np.nonzero(n_act > j + 1)[0]
+                if not len(ok):
                     break
-                r = np.nonzero(ok)[0]
-                a = np.clip(xs[r, j], 0, w).astype(np.int64)
-                b = np.clip(xs[r, j + 1] + 1, 0, w).astype(np.int64)
-                keep = b > a
-                np.add.at(diff, (r[keep], a[keep]), 1)
-                np.add.at(diff, (r[keep], b[keep]), -1)
-            mask[lo:hi + 1] = np.cumsum(diff, axis=1)[:, :w] > 0
-    for p in polys:                                                               # outline
-        q = np.roll(p, -1, axis=0)
-        for (x0, y0), (x1, y1) in zip(p.tolist(), q.tolist()):
-            xs_, ys_ = _line_pixels(x0, y0, x1, y1)
-            inside = (xs_ >= 0) & (xs_ < w) & (ys_ >= 0) & (ys_ < h)
-            mask[ys_[inside], xs_[inside]] = 1.0
+                a, b = col[ok, j], col[ok, j + 1]
+                keep = (a < w) & (b >= 0) & (a <= b)
+                r, a, b = ok[keep], np.clip(a[keep], 0, w), np.clip(b[keep], -1, w - 1) + 1
+                np.add.at(diff, (r, a), 1)
+                np.add.at(diff, (r, b), -1)
+            mask[lo:hi] = np.cumsum(diff, axis=1)[:, :w] > 0
+    for p in polys:                                                   # outlines
+        for (xa, ya), (xb, yb) in zip(np.roll(p, 1, axis=0).tolist(), p.tolist()):
+            ok, xa, ya, xb, yb = _clip_line(w, h, xa, ya, xb, yb)
+            if ok:
+                xs_, ys_ = _line_pixels(xa, ya, xb, yb)
+                inside = (xs_ >= 0) & (xs_ < w) & (ys_ >= 0) & (ys_ < h)
+                mask[ys_[inside], xs_[inside]] = 1.0
     return mask
 
 

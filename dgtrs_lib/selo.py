@@ -115,7 +115,10 @@ def median_blur_uint8(img: np.ndarray, ksize: int) -> np.ndarray:
     A map that is constant on a grid of row/column bands (a SeLo tile-average heat map) is
     compressed to its cells, and each window's median is the weighted median of the few cells it
     meets (weights = overlap areas). Any other image goes through the threshold decomposition
-    median = levels[#{levels v : count(window <= v) < half}] with integral-image counts.
+    median = levels[#{levels v : count(window <= v) < half}] with integral-image counts: exact
+    but one pass per gray level (about 35 s for a 1300 x 1100 smooth map with k = 251 on 2 busy
+    cores), so it is meant for small images; heat maps always take the band path.
+    Checked against ``cv2.medianBlur`` (``tests/fixtures/slm_reference``).
     """
     a = np.asarray(img)
     if a.ndim != 2 or a.dtype != np.uint8:
