@@ -274,6 +274,7 @@ def selo_data(spec: dict, profile: str):
 # ----------------------------------------------------------------------------------------------
 def run_retrieval(model, preprocess, ds, *, batch_size: int = 64, progress: bool = False) -> dict:
     from .metrics import retrieval_metrics
+    from .tokenizer import token_lengths
     from .zeroshot import encode_images, encode_texts
 
     caps = ds["captions"]
@@ -281,7 +282,10 @@ def run_retrieval(model, preprocess, ds, *, batch_size: int = 64, progress: bool
     t2i = np.repeat(np.arange(len(caps)), [len(cs) for cs in caps])
     img = encode_images(model, ds, preprocess, batch_size=batch_size, progress=progress)
     txt = encode_texts(model, texts, progress=progress)
-    return {"metrics": retrieval_metrics(img, txt, t2i), "n_images": len(caps), "n_captions": len(texts)}
+    ctx = getattr(model, "context_length", None)
+    truncated = int(sum(n > ctx for n in token_lengths(texts))) if ctx else None
+    return {"metrics": retrieval_metrics(img, txt, t2i), "n_images": len(caps), "n_captions": len(texts),
+            "n_captions_truncated": truncated, "context_length": ctx}
 
 
 def _clean(obj):
@@ -318,7 +322,11 @@ def _hardware(device: str) -> str:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", Path(text).stem if os.sep in text or "/" in text else text).strip("-").lower()[:60]
+    """``artifacts/cpu/pipeline/dgcl/final.pt`` -> ``pipeline-dgcl-final``; ids and names as they are."""
+    if os.sep in text or "/" in text:
+        parts = Path(text).with_suffix("").parts
+        text = "-".join(parts[-3:]) if Path(text).exists() else text
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:60]
 
 
 def write_results(doc: dict, out: str | os.PathLike) -> Path:
@@ -398,7 +406,7 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
                 res = run_retrieval(mdl, preprocess, ds, batch_size=batch_size, progress=progress)
                 for k, v in res["metrics"].items():
                     add(task, name, k, v, res["n_images"])
-                details[RESULT_TASK[task]][name] = {"n_images": res["n_images"], "n_captions": res["n_captions"]}
+                details[RESULT_TASK[task]][name] = {k: v for k, v in res.items() if k != "metrics"}
             elif task == "classification":
                 ds = classification_data(spec, profile)
                 res = evaluate_classifier(mdl, ds, preprocess, templates=templates, ensemble=ensemble,
