@@ -443,8 +443,13 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="dgtrs-evaluate", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="dgtrs-evaluate", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the paper's zero-shot evaluations (long- and short-text retrieval, scene "
+                    "classification, semantic localization) on one model and write one results JSON + CSV.",
+        epilog="examples:\n  python -m dgtrs_lib.evaluate --profile cpu\n"
+               "  python -m dgtrs_lib.evaluate --model open_clip:ViT-B-32-quickgelu@RemoteCLIP-ViT-B-32.pt \\\n"
+               "      --tasks short_retrieval --dataset short_retrieval=karpathy:rsitmd:dataset_RSITMD.json:images")
     p.add_argument("--model", default=None, help="checkpoint path, hub id, open_clip:ARCH@WEIGHTS, a baseline name "
                    f"({', '.join(BASELINES)}) or tiny-random; default: our pipeline checkpoint")
     p.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated subset of {','.join(TASKS)}")
