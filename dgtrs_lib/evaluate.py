@@ -272,7 +272,8 @@ def selo_data(spec: dict, profile: str):
 # ----------------------------------------------------------------------------------------------
 # Tasks
 # ----------------------------------------------------------------------------------------------
-def run_retrieval(model, preprocess, ds, *, batch_size: int = 64, progress: bool = False) -> dict:
+def run_retrieval(model, preprocess, ds, *, batch_size: int = 64, progress: bool = False,
+                  ties: str = "pessimistic") -> dict:
     from .metrics import retrieval_metrics
     from .tokenizer import token_lengths
     from .zeroshot import encode_images, encode_texts
@@ -284,7 +285,7 @@ def run_retrieval(model, preprocess, ds, *, batch_size: int = 64, progress: bool
     txt = encode_texts(model, texts, progress=progress)
     ctx = getattr(model, "context_length", None)
     truncated = int(sum(n > ctx for n in token_lengths(texts))) if ctx else None
-    return {"metrics": retrieval_metrics(img, txt, t2i), "n_images": len(caps), "n_captions": len(texts),
+    return {"metrics": retrieval_metrics(img, txt, t2i, ties=ties), "n_images": len(caps), "n_captions": len(texts),
             "n_captions_truncated": truncated, "context_length": ctx}
 
 
@@ -349,7 +350,8 @@ def write_results(doc: dict, out: str | os.PathLike) -> Path:
 def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, profile: str | None = None,
              datasets: dict | None = None, out: str | os.PathLike | None = None, *, model=None, run: str | None = None,
              templates: str | Sequence[str] = "clip", ensemble: str = "normalize_mean", selo_tile_mode: str = "fast",
-             selo_jpeg_roundtrip: bool = False, batch_size: int = 64, device: str | None = None,
+             selo_jpeg_roundtrip: bool = False, retrieval_ties: str = "pessimistic", batch_size: int = 64,
+             device: str | None = None,
              progress: bool = True) -> dict:
     """Run ``tasks`` on a model and write one results file; returns the results document.
 
@@ -381,7 +383,9 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
     rows, details, timings, data_info = [], {}, {}, {}
     protocol = {
         "retrieval": {"similarity": "cosine", "ks": [1, 5, 10], "several_captions": "image query hits if any caption is in the top k",
-                      "ties": "counted against the query", "mR": "mean of i2t and t2i R@1/5/10"},
+                      "ties": retrieval_ties + (" (ties count against the query)" if retrieval_ties == "pessimistic"
+                                                else " (ties count for the query)"),
+                      "mR": "mean of i2t and t2i R@1/5/10"},
         "classification": {"templates": templates if isinstance(templates, str) else list(templates),
                            "n_templates": len(get_templates(templates)), "ensemble": ensemble,
                            "logit_scale": 100, "top5": "reported only with more than 5 classes",
@@ -403,7 +407,7 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
             name = spec["name"]
             if task in ("long_retrieval", "short_retrieval"):
                 ds = retrieval_data(spec, "long" if task == "long_retrieval" else "short", profile)
-                res = run_retrieval(mdl, preprocess, ds, batch_size=batch_size, progress=progress)
+                res = run_retrieval(mdl, preprocess, ds, batch_size=batch_size, progress=progress, ties=retrieval_ties)
                 for k, v in res["metrics"].items():
                     add(task, name, k, v, res["n_images"])
                 details[RESULT_TASK[task]][name] = {k: v for k, v in res.items() if k != "metrics"}
@@ -461,6 +465,7 @@ def main(argv=None) -> None:
     p.add_argument("--ensemble", default="normalize_mean", choices=["normalize_mean", "mean_normalize"])
     p.add_argument("--selo-tile-mode", default="fast", choices=["fast", "preprocess"])
     p.add_argument("--selo-jpeg-roundtrip", action="store_true")
+    p.add_argument("--retrieval-ties", default="pessimistic", choices=["pessimistic", "optimistic"])
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--run", default=None, help="run name (file stem)")
     p.add_argument("--out", default=None, help="results JSON path")
@@ -475,7 +480,8 @@ def main(argv=None) -> None:
     try:
         doc = evaluate(a.model, [t for t in a.tasks.split(",") if t], a.profile, datasets or None, a.out, run=a.run,
                        templates=a.templates, ensemble=a.ensemble, selo_tile_mode=a.selo_tile_mode,
-                       selo_jpeg_roundtrip=a.selo_jpeg_roundtrip, batch_size=a.batch_size, device=a.device)
+                       selo_jpeg_roundtrip=a.selo_jpeg_roundtrip, retrieval_ties=a.retrieval_ties,
+                       batch_size=a.batch_size, device=a.device)
     except EvaluationError as err:
         p.error(str(err))
     for r in doc["results"]:

@@ -7,10 +7,12 @@ References (paper.md section 6 and 10, anchors.md sections 3, 5 and 6):
   several captions per image; an image query is a hit at k if *any* of its captions is in the
   top k, a caption query is a hit if its image is in the top k; R@k in percent, and mR is the
   mean of the six numbers (image->text and text->image R@1/5/10).
-  *Ties* (equal similarity) are broken **against** the query: the rank of a positive is the
-  number of negatives scoring greater than *or equal to* it. ``torch.topk`` in the reference
-  breaks ties in an unspecified order; our rule is deterministic and never rewards a
+  *Ties* (equal similarity) are broken **against** the query by default: the rank of a positive
+  is the number of negatives scoring greater than *or equal to* it. ``torch.topk`` in the
+  reference breaks ties in an unspecified order; our rule is deterministic and never rewards a
   degenerate model (constant features give R@k = 0 unless k covers the whole gallery).
+  ``ties="optimistic"`` (only strictly greater negatives count) gives the other bound; the two
+  differ only where scores tie exactly, e.g. identical duplicate captions of different images.
   The similarity matrix is computed in chunks of queries, so 100k images x 500k captions needs
   only ``chunk_size x gallery`` floats at a time.
 * **Classification**: top-1, top-5 (NaN with fewer than 5 classes, like CLIP_benchmark) and the
@@ -86,13 +88,18 @@ def _auto_chunk(gallery: int, budget: int = 1 << 24) -> int:
 
 
 def retrieval_ranks(image_features, text_features, text_to_image, *, chunk_size: int | None = None,
-                    device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+                    device: str | torch.device = "cpu", ties: str = "pessimistic") -> tuple[np.ndarray, np.ndarray]:
     """Rank of the best positive for every query, 0 = first place.
 
     Returns ``(i2t_rank [N_img], t2i_rank [N_txt])``. The rank of a positive is the number of
-    *negatives* whose similarity is >= its own (ties count against the query); for an image query
-    the best-scoring of its captions is used (the "any caption in the top k" rule).
+    *negatives* whose similarity is >= its own (``ties="pessimistic"``: ties count against the
+    query) or > its own (``"optimistic"``: ties count for it); for an image query the
+    best-scoring of its captions is used (the "any caption in the top k" rule). Exact ties occur
+    with duplicate captions (common in RSICD) or degenerate features; otherwise both agree.
     """
+    if ties not in ("pessimistic", "optimistic"):
+        raise ValueError(f"ties must be 'pessimistic' or 'optimistic', got {ties!r}")
+    beats = torch.ge if ties == "pessimistic" else torch.gt
     img = _as_features(image_features, "image_features").to(device)
     txt = _as_features(text_features, "text_features").to(device)
     if img.shape[1] != txt.shape[1]:
@@ -116,7 +123,8 @@ def retrieval_ranks(image_features, text_features, text_to_image, *, chunk_size:
     for s in range(0, n_txt, cs):
         scores = txt[s:s + cs] @ img.T                                   # [c, N_img]
         pos = scores.gather(1, t2i[s:s + cs, None])                      # [c, 1]
-        t2i_rank[s:s + cs] = ((scores >= pos).sum(1) - 1).cpu()          # minus the positive itself
+        others = torch.ones_like(scores, dtype=torch.bool).scatter_(1, t2i[s:s + cs, None], False)
+        t2i_rank[s:s + cs] = (beats(scores, pos) & others).sum(1).cpu()
 
     # image -> text: best of the image's captions, negatives = other images' captions
     cs = chunk_size or _auto_chunk(n_txt)
@@ -126,7 +134,7 @@ def retrieval_ranks(image_features, text_features, text_to_image, *, chunk_size:
         scores = img[idx] @ txt.T                                        # [c, N_txt]
         is_pos = t2i[None, :] == idx[:, None]
         best = scores.masked_fill(~is_pos, float("-inf")).max(1, keepdim=True).values
-        i2t_rank[s:s + cs] = ((scores >= best) & ~is_pos).sum(1).cpu()
+        i2t_rank[s:s + cs] = (beats(scores, best) & ~is_pos).sum(1).cpu()
     return i2t_rank.numpy(), t2i_rank.numpy()
 
 
@@ -137,13 +145,15 @@ def recall_at_k(ranks, k: int) -> float:
 
 
 def retrieval_metrics(image_features, text_features, text_to_image, ks: Sequence[int] = (1, 5, 10), *,
-                      chunk_size: int | None = None, device: str | torch.device = "cpu") -> dict[str, float]:
+                      chunk_size: int | None = None, device: str | torch.device = "cpu",
+                      ties: str = "pessimistic") -> dict[str, float]:
     """Image<->text R@k (percent) and mR, several captions per image (see the module docstring).
 
     ``text_to_image[j]`` is the index (row of ``image_features``) of caption j's image.
     Keys: ``i2t_R@k`` and ``t2i_R@k`` for each k, and ``mR`` = their mean.
     """
-    i2t, t2i = retrieval_ranks(image_features, text_features, text_to_image, chunk_size=chunk_size, device=device)
+    i2t, t2i = retrieval_ranks(image_features, text_features, text_to_image, chunk_size=chunk_size, device=device,
+                               ties=ties)
     out = {f"i2t_R@{k}": recall_at_k(i2t, k) for k in ks}
     out.update({f"t2i_R@{k}": recall_at_k(t2i, k) for k in ks})
     out["mR"] = float(np.mean(list(out.values())))

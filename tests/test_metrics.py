@@ -33,6 +33,17 @@ def test_retrieval_hand_computed_with_ties_and_several_positives():
     assert m["mR"] == pytest.approx((100 / 3 + 100 + 100 + 60 + 100 + 100) / 6)
 
 
+def test_optimistic_ties_count_for_the_query():
+    img, txt, t2i = _hand_case()
+    i2t, t2i_rank = retrieval_ranks(img, txt, t2i, ties="optimistic")
+    assert t2i_rank.tolist() == [0, 1, 0, 1, 0]              # the tied image no longer counts
+    assert i2t.tolist() == [0, 0, 0]
+    m = retrieval_metrics(torch.ones(20, 8), torch.ones(40, 8), np.repeat(np.arange(20), 2), ties="optimistic")
+    assert m["t2i_R@1"] == 100.0                              # why this is not the default
+    with pytest.raises(ValueError, match="ties"):
+        retrieval_ranks(img, txt, t2i, ties="random")
+
+
 def test_constant_features_score_zero_not_hundred():
     img = torch.ones(20, 8)
     txt = torch.ones(40, 8)
@@ -40,30 +51,32 @@ def test_constant_features_score_zero_not_hundred():
     assert m["t2i_R@10"] == 0.0 and m["i2t_R@10"] == 0.0      # every candidate ties: 19 / 38 negatives above
 
 
-def _reference_ranks(img, txt, t2i):
+def _reference_ranks(img, txt, t2i, ties="pessimistic"):
     """Straightforward full-matrix implementation of the same definition (float64)."""
+    beats = np.greater_equal if ties == "pessimistic" else np.greater
     img = img / np.linalg.norm(img, axis=1, keepdims=True)
     txt = txt / np.linalg.norm(txt, axis=1, keepdims=True)
     s = txt @ img.T
     t2i = np.asarray(t2i)
-    t_rank = np.array([(s[j] >= s[j, t2i[j]]).sum() - 1 for j in range(len(txt))])
+    t_rank = np.array([beats(np.delete(s[j], t2i[j]), s[j, t2i[j]]).sum() for j in range(len(txt))])
     i_rank = []
     for i in range(len(img)):
         pos = t2i == i
         best = s[pos, i].max()
-        i_rank.append(((s[:, i] >= best) & ~pos).sum())
+        i_rank.append((beats(s[:, i], best) & ~pos).sum())
     return np.array(i_rank), t_rank
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 64, None])
-def test_chunked_equals_full_matrix_with_exact_ties(chunk):
+@pytest.mark.parametrize("ties", ["pessimistic", "optimistic"])
+def test_chunked_equals_full_matrix_with_exact_ties(chunk, ties):
     rng = np.random.default_rng(0)
     # +-1 entries in 4-D: normalised entries are exactly +-0.5, scores exact multiples of 0.25 -> many ties
     img = rng.choice([-1.0, 1.0], size=(30, 4))
     t2i = np.concatenate([np.arange(30), rng.integers(0, 30, 50)])
     txt = rng.choice([-1.0, 1.0], size=(len(t2i), 4))
-    ref_i, ref_t = _reference_ranks(img, txt, t2i)
-    got_i, got_t = retrieval_ranks(torch.tensor(img), torch.tensor(txt), t2i, chunk_size=chunk)
+    ref_i, ref_t = _reference_ranks(img, txt, t2i, ties)
+    got_i, got_t = retrieval_ranks(torch.tensor(img), torch.tensor(txt), t2i, chunk_size=chunk, ties=ties)
     np.testing.assert_array_equal(got_i, ref_i)
     np.testing.assert_array_equal(got_t, ref_t)
 
