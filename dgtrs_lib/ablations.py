@@ -1,0 +1,246 @@
+"""The paper's claims, tested in miniature: KPS vs naive stretching, and the curriculum vs single
+granularity and fixed weighting, on all four zero-shot tasks, over several seeds.
+
+DGTRS-CLIP (arXiv:2503.19311) claims (``shared/reference/paper.md`` sections 3, 4 and 8; its own
+ablation tables are not public) that
+
+* **(KPS)** stretching the text positions with KPS lets CLIP use long descriptions without losing
+  what it knew -- here: KPS beats naive linear interpolation of all positions, with the same
+  curriculum, and keeps short-text ability;
+* **(DGCL)** training with both granularities under a curriculum beats training on either alone and
+  beats a fixed weighting.
+
+The study (issue #7) runs on the embedded SynDG-RS data with the miniature pipeline
+(``dgtrs_lib.pipeline``): for each seed, one stage-1 model (short-caption pre-training, 32-token
+context), then these configurations, each evaluated by ``dgtrs_lib.evaluate`` on all four tasks:
+
+====  =====================================================================
+a     base: stage 1 only, base context (long descriptions truncated to 32 tokens)
+b     KPS + long only
+c     KPS + short only
+d     KPS + fixed 1:1 (Long-CLIP)
+e     KPS + DGCL, the default schedule (cosine), and the other curricula (linear, two_stage)
+f     naive linear stretch of all positions (nothing frozen) + the default DGCL
+g     KPS + the default DGCL + Long-CLIP's PCA short branch (k = 32, label smoothing 0.1)
+====  =====================================================================
+
+Every configuration of one seed shares the stage-1 model and the fine-tuning budget (steps, batch,
+learning rate of the profile); the seed changes stage 1 and the data order. Results are per seed
+in ``results/<profile>/ablations.json`` (+ CSV), with mean and standard deviation over seeds and a
+claim table. A claim "holds" for a task when the paired difference (same seed) of the headline
+metric is positive for every seed; "mixed" when the mean difference is positive but not every
+seed agrees; otherwise "does not hold". Nothing in the evaluation is tuned to any configuration.
+
+Resumable: each (configuration, seed) writes its evaluation file under
+``results/<profile>/ablations/``; a re-run skips what exists. ``python -m dgtrs_lib.ablations``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import atomic_write_text
+from .profiles import resolve_profile, results_dir
+
+# Headline metric per task (the one the paper reports for it).
+HEADLINE = {
+    "long_text_retrieval": ("syndg", "mR"),
+    "short_text_retrieval": ("syndg", "mR"),
+    "zero_shot_classification": ("syndg", "top1"),
+    "semantic_localization": ("syndg", "Rmi"),
+}
+TASK_LABEL = {"long_text_retrieval": "long-text retrieval mR", "short_text_retrieval": "short-text retrieval mR",
+              "zero_shot_classification": "classification top-1 (SynDG)", "semantic_localization": "SeLo Rmi (SynDG)"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: str
+    label: str
+    finetune: dict | None = field(default=None)  # finetune_variant keywords; None = the stage-1 base
+
+
+VARIANTS = (
+    Variant("a", "base: short pre-training, 32-token context"),
+    Variant("b", "KPS + long only", {"schedule": "long_only"}),
+    Variant("c", "KPS + short only", {"schedule": "short_only"}),
+    Variant("d", "KPS + fixed 1:1 (Long-CLIP)", {"schedule": "fixed"}),
+    Variant("e", "KPS + DGCL cosine (default)", {"schedule": "cosine"}),
+    Variant("e-linear", "KPS + DGCL linear short->long", {"schedule": "linear"}),
+    Variant("e-two_stage", "KPS + DGCL two-stage switch", {"schedule": "two_stage"}),
+    Variant("f", "naive linear stretch + DGCL cosine", {"schedule": "cosine", "stretch": "linear"}),
+    Variant("g", "KPS + DGCL cosine + PCA short branch", {"schedule": "cosine", "pca": True}),
+)
+VARIANT_BY_KEY = {v.key: v for v in VARIANTS}
+
+# (claim, better configuration, worse configuration)
+CLAIMS = (
+    ("KPS beats naive stretching (same curriculum)", "e", "f"),
+    ("curriculum beats long-only", "e", "b"),
+    ("curriculum beats short-only", "e", "c"),
+    ("curriculum beats fixed 1:1 weighting", "e", "d"),
+    ("fine-tuned KPS model beats the base model", "e", "a"),
+    ("PCA short branch helps (Long-CLIP) vs not (DGTRS)", "g", "e"),
+)
+
+SEEDS = {"smoke": (0, 1), "cpu": (0, 1, 2), "gpu": (0,)}  # smoke: two seeds keep CI short and still give a spread
+
+
+def _model_for(variant: Variant, profile: str, seed: int, steps: int | None):
+    """(model, preprocess, description) of one configuration, training what is missing."""
+    from .checkpoint import load_model, make_preprocess
+    from .pipeline import finetune_variant, load_stage1, pretrain_stage1
+
+    stage1 = pretrain_stage1(profile, seed)
+    if variant.finetune is None:
+        model = load_stage1(stage1)
+        return model, make_preprocess(model.image_size), {"checkpoint": str(stage1)}
+    ckpt = finetune_variant(profile, stage1, seed=seed, steps=steps, evaluate=False, **variant.finetune)
+    model, preprocess = load_model(ckpt)
+    return model, preprocess, {"checkpoint": str(ckpt), **variant.finetune}
+
+
+def run_one(variant: Variant, profile: str, seed: int, *, steps: int | None = None, tasks=None) -> list[dict]:
+    """Evaluate one (configuration, seed), cached in ``results/<profile>/ablations/``."""
+    from .evaluate import TASKS, evaluate
+    from .tokenizer import TruncationWarning
+
+    out = results_dir(profile) / "ablations" / f"{variant.key}-s{seed}.json"
+    if out.exists():
+        doc = json.loads(out.read_text())
+    else:
+        model, preprocess, info = _model_for(variant, profile, seed, steps)
+        with warnings.catch_warnings():  # the base model truncates long text by design (row a)
+            warnings.simplefilter("ignore", TruncationWarning)
+            evaluate(model=(model, preprocess), model_source=f"ablation:{variant.key}:s{seed}",
+                     tasks=tasks or TASKS, profile=profile, out=out, run=f"ablation-{variant.key}-s{seed}", progress=False)
+        doc = json.loads(out.read_text())  # as written (JSON-clean), plus what trained the model
+        doc["model"].update(info)
+        atomic_write_text(json.dumps(doc, indent=2), out)
+    return [{**r, "config": variant.key, "seed": seed} for r in doc["results"]]
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Mean and (sample) standard deviation over seeds per (config, task, dataset, metric)."""
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        groups.setdefault((r["config"], r["task"], r["dataset"], r["metric"]), []).append(float(r["value"]))
+    out = []
+    for (config, task, dataset, metric), vals in sorted(groups.items()):
+        arr = np.asarray(vals, dtype=float)
+        out.append({"config": config, "label": VARIANT_BY_KEY[config].label if config in VARIANT_BY_KEY else config,
+                    "task": task, "dataset": dataset, "metric": metric, "mean": float(arr.mean()),
+                    "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0, "n_seeds": len(arr)})
+    return out
+
+
+def _headline(rows: list[dict], config: str, task: str) -> dict[int, float]:
+    dataset, metric = HEADLINE[task]
+    return {r["seed"]: float(r["value"]) for r in rows
+            if r["config"] == config and r["task"] == task and r["dataset"] == dataset and r["metric"] == metric}
+
+
+def claim_table(rows: list[dict]) -> list[dict]:
+    """Paired (same seed) differences of each task's headline metric for every claim."""
+    table = []
+    for claim, better, worse in CLAIMS:
+        for task in HEADLINE:
+            a, b = _headline(rows, better, task), _headline(rows, worse, task)
+            seeds = sorted(set(a) & set(b))
+            if not seeds:
+                continue
+            diffs = np.array([a[s] - b[s] for s in seeds])
+            if np.all(diffs > 0):
+                verdict = "holds"
+            elif diffs.mean() > 0:
+                verdict = "mixed"
+            else:
+                verdict = "does not hold"
+            table.append({"claim": claim, "better": better, "worse": worse, "task": task, "metric": TASK_LABEL[task],
+                          "mean_diff": float(diffs.mean()), "min_diff": float(diffs.min()), "max_diff": float(diffs.max()),
+                          "n_seeds": len(seeds), "verdict": verdict})
+    return table
+
+
+def run_ablations(profile: str | None = None, seeds=None, variants=None, *, steps: int | None = None,
+                  tasks=None, progress: bool = True) -> dict:
+    """Run (or resume) the study; write ``results/<profile>/ablations.json`` (+ CSV); return it."""
+    from .pipeline import MODEL, STAGE1, STAGE2, STRETCH, write_results
+
+    profile = resolve_profile(profile)
+    seeds = tuple(seeds) if seeds is not None else SEEDS[profile]
+    chosen = [VARIANT_BY_KEY[k] for k in variants] if variants else list(VARIANTS)
+    rows, timings = [], {}
+    from tqdm.auto import tqdm
+
+    jobs = [(s, v) for s in seeds for v in chosen]
+    t_all = time.time()
+    for seed, variant in tqdm(jobs, desc=f"ablations ({profile})", disable=not progress):
+        t0 = time.time()
+        rows += run_one(variant, profile, seed, steps=steps, tasks=tasks)
+        timings[f"{variant.key}-s{seed}"] = round(time.time() - t0, 1)
+    summary, claims = summarize(rows), claim_table(rows)
+    protocol = {"variants": {v.key: {"label": v.label, "finetune": v.finetune} for v in chosen}, "seeds": list(seeds),
+                "stage1": STAGE1.get(profile), "stage2": STAGE2.get(profile), "steps_override": steps,
+                "model": MODEL[profile], "stretch": STRETCH[MODEL[profile]], "headline": HEADLINE,
+                "claim_rule": "holds: paired difference > 0 for every seed; mixed: mean > 0 only",
+                "evaluation": "dgtrs_lib.evaluate defaults (SynDG-RS test, Sentinel-2 patches, SynDG + Sentinel SeLo)"}
+    path = write_results(profile, "ablations", rows, model={"name": MODEL[profile], "study": "ablations"},
+                         protocol=protocol)
+    doc = json.loads(path.read_text())
+    doc.update(summary=summary, claims=claims, timings_s=timings, wall_s=round(time.time() - t_all, 1))
+    atomic_write_text(json.dumps(doc, indent=2), path)
+    return doc
+
+
+def load_ablations(profile: str) -> dict | None:
+    """The latest study of ``profile``, else the maintainers' committed reference run, else None."""
+    from .profiles import repo_root
+
+    for path in (results_dir(profile) / "ablations.json", repo_root() / "results" / "reference" / f"ablations-{profile}.json"):
+        if path.exists():
+            doc = json.loads(path.read_text())
+            doc["path"] = str(path)
+            return doc
+    return None
+
+
+def format_table(summary: list[dict]) -> list[dict]:
+    """One row per configuration: headline metrics as 'mean ± std' strings (for display)."""
+    by_config: dict[str, dict] = {}
+    for s in summary:
+        task = s["task"]
+        if task in HEADLINE and (s["dataset"], s["metric"]) == HEADLINE[task]:
+            row = by_config.setdefault(s["config"], {"config": s["config"], "label": s["label"], "seeds": s["n_seeds"]})
+            row[TASK_LABEL[task]] = f"{s['mean']:.2f} ± {s['std']:.2f}" if s["metric"] != "Rmi" else f"{s['mean']:.4f} ± {s['std']:.4f}"
+    order = {v.key: i for i, v in enumerate(VARIANTS)}
+    return sorted(by_config.values(), key=lambda r: order.get(r["config"], math.inf))
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description="The miniature ablation study of DGTRS-CLIP's claims (issue #7).")
+    p.add_argument("--profile", default=None, help="smoke | cpu (default: DGTRS_PROFILE or auto)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default: 0 1 2)")
+    p.add_argument("--variants", nargs="+", default=None, choices=list(VARIANT_BY_KEY), help="subset of configurations")
+    p.add_argument("--steps", type=int, default=None, help="override the profile's fine-tuning steps")
+    args = p.parse_args(argv)
+    from .profiles import set_offline
+
+    set_offline()
+    doc = run_ablations(args.profile, args.seeds, args.variants, steps=args.steps)
+    for row in format_table(doc["summary"]):
+        print(json.dumps(row))
+    for c in doc["claims"]:
+        print(f"{c['verdict']:>14s}  {c['claim']:52s} {c['metric']:32s} diff {c['mean_diff']:+.3f} [{c['min_diff']:+.3f}, {c['max_diff']:+.3f}]")
+    print(f"wrote {doc.get('path', results_dir(resolve_profile(args.profile)) / 'ablations.json')} in {doc['wall_s']} s")
+
+
+if __name__ == "__main__":
+    main()
