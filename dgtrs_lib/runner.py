@@ -238,14 +238,38 @@ def execute_notebook(nb_path: Path, out_path: Path, profile: str, *, cwd: Path,
             first = next((ln for ln in (exc.source or "").splitlines() if ln.strip()), "")
             failed_cell = f"cell {exc.cell_index} (In [{exc.exec_count}]): {first.strip()[:80]}"
             error = f"{exc.ename}: {exc.evalue}"
-        except Exception as exc:  # kernel died, timeout, bad JSON...: still name the notebook
+        except Exception as exc:  # cell timeout, kernel died...: name the cell that was running
             status = "failed"
-            failed_cell = "?"
+            failed_cell = _running_cell(out_path)
             error = f"{type(exc).__name__}: {exc}"
     return NotebookRun(notebook=nb_path.stem, profile=profile, status=status,
                        wall_s=round(time.perf_counter() - t0, 1), peak_rss_mb=mem.peak_mb,
                        failed_cell=failed_cell, error=error.strip().splitlines()[0] if error else "",
                        started_utc=started, output=str(out_path))
+
+
+def _running_cell(out_path: Path) -> str:
+    """The cell that was running when execution stopped (a timeout or a dead kernel): the cell
+    papermill still marks running, else the last one it started; ``cell N: first line``."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(out_path, as_version=4)
+    except Exception:  # noqa: BLE001 - no copy written: nothing more to say
+        return "?"
+    started = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+               and c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    running = [i for i in started if nb.cells[i].metadata.papermill.get("status") == "running"]
+    if not (running or started):
+        return "?"
+    i = (running or started)[-1]  # after a timeout papermill marks the cell completed: the last one
+    first = next((ln for ln in nb.cells[i].source.splitlines() if ln.strip()), "")
+    return f"cell {i}: {first.strip()[:80]}"
+
+
+# Per-cell time limits (seconds) by profile: a hung cell fails, naming itself, instead of hanging
+# the run; gpu has none (training a ViT may take hours). --timeout overrides.
+DEFAULT_TIMEOUTS = {"smoke": 900, "cpu": 7200, "gpu": None}
 
 
 def _write_times(path: Path, runs: list[NotebookRun]) -> None:
@@ -286,6 +310,8 @@ def run_notebooks(profile: str = "auto", *, only: list[str] | None = None,
         for extra in sorted(set((root / "notebooks").glob("*.ipynb")) - set(notebooks)):
             echo(f"note: {extra.name} is not in _toc.yml, so it is not run (add one line to _toc.yml)")
     nbs = select(notebooks, only)
+    if timeout is None:
+        timeout = DEFAULT_TIMEOUTS.get(profile)
     out_dir = executed_dir(profile, build_dir or root / "_build")
     csv_path = out_dir / TIMES_CSV
     runs: list[NotebookRun] = []
@@ -409,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-dir", type=Path, default=None, help="default: <repo>/_build")
     parser.add_argument("--keep-going", action="store_true",
                         help="run the remaining notebooks after a failure (still exits non-zero)")
-    parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    parser.add_argument("--timeout", type=int, default=None,
+                        help="per-cell time limit in seconds (default: smoke 900, cpu 7200, gpu none)")
     parser.add_argument("--log-output", action="store_true", help="stream cell output")
     args = parser.parse_args(argv)
 

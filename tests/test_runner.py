@@ -152,3 +152,12 @@ def test_keep_going_runs_the_rest_and_names_every_failure(tmp_path, tmp_outputs)
     assert "03-bad.ipynb failed" in msg and "ModuleNotFoundError" in msg
     assert "02-good" not in msg
     assert (tmp_path / "_build" / "executed" / "smoke" / "02-good.ipynb").exists()
+
+
+def test_a_hung_cell_times_out_and_is_named(tmp_path, tmp_outputs):
+    slow = _nb(tmp_path / "nb" / "01-slow.ipynb", "x = 1", "import time\ntime.sleep(60)")
+    with pytest.raises(RunnerError) as err:
+        runner.run_notebooks("smoke", root=tmp_path, build_dir=tmp_path / "_build", notebooks=[slow],
+                             timeout=3, echo=lambda *_: None)
+    msg = str(err.value)
+    assert "01-slow.ipynb failed at cell 4: import time" in msg and "Timeout" in msg
