@@ -91,3 +91,15 @@ def test_gpu_profile_data_path_reads_a_local_dual_folder(tmp_path, monkeypatch):
     assert len(train_pairs) == 11 and len(val_pairs) == 1
     images, long_tok, short_tok = train_pairs.batch(torch.tensor([0, 3]))
     assert images.shape == (2, 3, 64, 64) and long_tok.shape[1] > short_tok.shape[1]
+
+
+def test_shared_caption_recall_scores_distinct_captions():
+    from dgtrs_lib.pipeline import shared_caption_recall
+
+    caption_of = torch.tensor([0, 1, 2, 2])  # images 2 and 3 share one caption
+    texts = torch.eye(3)[caption_of]
+    perfect = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [0, 0.1, 1.0]])
+    assert shared_caption_recall(perfect, texts, caption_of, ks=(1,)) == {"i2t_R@1": 100.0, "t2i_R@1": 100.0, "mR": 100.0}
+    swapped = perfect[[1, 0, 2, 3]]  # images 0 and 1 match each other's caption
+    m = shared_caption_recall(swapped, texts, caption_of, ks=(1, 2))
+    assert m["i2t_R@1"] == 50.0 and m["t2i_R@1"] == pytest.approx(100 / 3) and m["i2t_R@2"] == 100.0
