@@ -273,7 +273,7 @@ def selo_data(spec: dict, profile: str):
 # Tasks
 # ----------------------------------------------------------------------------------------------
 def run_retrieval(model, preprocess, ds, *, batch_size: int = 64, progress: bool = False,
-                  ties: str = "pessimistic") -> dict:
+                  ties: str = "expected") -> dict:
     from .metrics import retrieval_metrics
     from .tokenizer import token_lengths
     from .zeroshot import encode_images, encode_texts
@@ -350,7 +350,7 @@ def write_results(doc: dict, out: str | os.PathLike) -> Path:
 def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, profile: str | None = None,
              datasets: dict | None = None, out: str | os.PathLike | None = None, *, model=None, run: str | None = None,
              templates: str | Sequence[str] = "clip", ensemble: str = "normalize_mean", selo_tile_mode: str = "fast",
-             selo_jpeg_roundtrip: bool = False, retrieval_ties: str = "pessimistic", batch_size: int = 64,
+             selo_jpeg_roundtrip: bool = False, retrieval_ties: str = "expected", batch_size: int = 64,
              device: str | None = None,
              progress: bool = True) -> dict:
     """Run ``tasks`` on a model and write one results file; returns the results document.
@@ -383,8 +383,9 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
     rows, details, timings, data_info = [], {}, {}, {}
     protocol = {
         "retrieval": {"similarity": "cosine", "ks": [1, 5, 10], "several_captions": "image query hits if any caption is in the top k",
-                      "ties": retrieval_ties + (" (ties count against the query)" if retrieval_ties == "pessimistic"
-                                                else " (ties count for the query)"),
+                      "ties": {"expected": "expected (mean over random orders of exactly tied candidates)",
+                               "pessimistic": "pessimistic (tied negatives rank above)",
+                               "optimistic": "optimistic (tied negatives rank below)"}[retrieval_ties],
                       "mR": "mean of i2t and t2i R@1/5/10"},
         "classification": {"templates": templates if isinstance(templates, str) else list(templates),
                            "n_templates": len(get_templates(templates)), "ensemble": ensemble,
@@ -465,7 +466,7 @@ def main(argv=None) -> None:
     p.add_argument("--ensemble", default="normalize_mean", choices=["normalize_mean", "mean_normalize"])
     p.add_argument("--selo-tile-mode", default="fast", choices=["fast", "preprocess"])
     p.add_argument("--selo-jpeg-roundtrip", action="store_true")
-    p.add_argument("--retrieval-ties", default="pessimistic", choices=["pessimistic", "optimistic"])
+    p.add_argument("--retrieval-ties", default="expected", choices=["expected", "pessimistic", "optimistic"])
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--run", default=None, help="run name (file stem)")
     p.add_argument("--out", default=None, help="results JSON path")

@@ -7,12 +7,14 @@ References (paper.md section 6 and 10, anchors.md sections 3, 5 and 6):
   several captions per image; an image query is a hit at k if *any* of its captions is in the
   top k, a caption query is a hit if its image is in the top k; R@k in percent, and mR is the
   mean of the six numbers (image->text and text->image R@1/5/10).
-  *Ties* (equal similarity) are broken **against** the query by default: the rank of a positive
-  is the number of negatives scoring greater than *or equal to* it. ``torch.topk`` in the
-  reference breaks ties in an unspecified order; our rule is deterministic and never rewards a
-  degenerate model (constant features give R@k = 0 unless k covers the whole gallery).
-  ``ties="optimistic"`` (only strictly greater negatives count) gives the other bound; the two
-  differ only where scores tie exactly, e.g. identical duplicate captions of different images.
+  *Ties* (exactly equal similarity: identical duplicate captions, as RSICD and SynDG-RS have,
+  or degenerate features) are handled explicitly. The reference's ``torch.topk`` orders tied
+  candidates arbitrarily; our default ``ties="expected"`` is the recall averaged over all orders
+  of each tied block (deterministic, and equal to the reference's number in expectation);
+  ``"pessimistic"`` (every tied negative ranks above) and ``"optimistic"`` (every tied negative
+  ranks below) are the two bounds. Without exact ties the three agree. Constant features give
+  chance-level recall under ``expected`` (e.g. t2i R@k = 100 k / N_images), 0 under
+  ``pessimistic`` and 100 under ``optimistic``.
   The similarity matrix is computed in chunks of queries, so 100k images x 500k captions needs
   only ``chunk_size x gallery`` floats at a time.
 * **Classification**: top-1, top-5 (NaN with fewer than 5 classes, like CLIP_benchmark) and the
@@ -87,19 +89,14 @@ def _auto_chunk(gallery: int, budget: int = 1 << 24) -> int:
     return max(1, min(4096, budget // max(1, gallery)))
 
 
-def retrieval_ranks(image_features, text_features, text_to_image, *, chunk_size: int | None = None,
-                    device: str | torch.device = "cpu", ties: str = "pessimistic") -> tuple[np.ndarray, np.ndarray]:
-    """Rank of the best positive for every query, 0 = first place.
+TIE_RULES = ("expected", "pessimistic", "optimistic")
 
-    Returns ``(i2t_rank [N_img], t2i_rank [N_txt])``. The rank of a positive is the number of
-    *negatives* whose similarity is >= its own (``ties="pessimistic"``: ties count against the
-    query) or > its own (``"optimistic"``: ties count for it); for an image query the
-    best-scoring of its captions is used (the "any caption in the top k" rule). Exact ties occur
-    with duplicate captions (common in RSICD) or degenerate features; otherwise both agree.
-    """
-    if ties not in ("pessimistic", "optimistic"):
-        raise ValueError(f"ties must be 'pessimistic' or 'optimistic', got {ties!r}")
-    beats = torch.ge if ties == "pessimistic" else torch.gt
+
+def retrieval_rank_stats(image_features, text_features, text_to_image, *, chunk_size: int | None = None,
+                         device: str | torch.device = "cpu") -> dict[str, np.ndarray]:
+    """Per query, against the score of its best positive: ``greater`` = negatives scoring
+    strictly higher, ``tied`` = negatives scoring exactly the same, ``tied_pos`` = positives at
+    that score (>= 1). Keys ``i2t_*`` (one row per image) and ``t2i_*`` (one per caption)."""
     img = _as_features(image_features, "image_features").to(device)
     txt = _as_features(text_features, "text_features").to(device)
     if img.shape[1] != txt.shape[1]:
@@ -116,26 +113,67 @@ def retrieval_ranks(image_features, text_features, text_to_image, *, chunk_size:
         raise ValueError(f"text_to_image: images {missing} (and maybe more) have no caption; "
                          "every image needs at least one positive caption")
     t2i = t2i.to(device)
+    out = {k: torch.empty(n, dtype=torch.long) for n, keys in ((n_txt, ("t2i_greater", "t2i_tied")),
+                                                             (n_img, ("i2t_greater", "i2t_tied", "i2t_tied_pos")))
+           for k in keys}
 
     # text -> image: one positive per caption
     cs = chunk_size or _auto_chunk(n_img)
-    t2i_rank = torch.empty(n_txt, dtype=torch.long)
     for s in range(0, n_txt, cs):
         scores = txt[s:s + cs] @ img.T                                   # [c, N_img]
         pos = scores.gather(1, t2i[s:s + cs, None])                      # [c, 1]
         others = torch.ones_like(scores, dtype=torch.bool).scatter_(1, t2i[s:s + cs, None], False)
-        t2i_rank[s:s + cs] = (beats(scores, pos) & others).sum(1).cpu()
+        out["t2i_greater"][s:s + cs] = ((scores > pos) & others).sum(1).cpu()
+        out["t2i_tied"][s:s + cs] = ((scores == pos) & others).sum(1).cpu()
 
     # image -> text: best of the image's captions, negatives = other images' captions
     cs = chunk_size or _auto_chunk(n_txt)
-    i2t_rank = torch.empty(n_img, dtype=torch.long)
     for s in range(0, n_img, cs):
         idx = torch.arange(s, min(s + cs, n_img), device=device)
         scores = img[idx] @ txt.T                                        # [c, N_txt]
         is_pos = t2i[None, :] == idx[:, None]
         best = scores.masked_fill(~is_pos, float("-inf")).max(1, keepdim=True).values
-        i2t_rank[s:s + cs] = (beats(scores, best) & ~is_pos).sum(1).cpu()
-    return i2t_rank.numpy(), t2i_rank.numpy()
+        out["i2t_greater"][s:s + cs] = ((scores > best) & ~is_pos).sum(1).cpu()
+        out["i2t_tied"][s:s + cs] = ((scores == best) & ~is_pos).sum(1).cpu()
+        out["i2t_tied_pos"][s:s + cs] = ((scores == best) & is_pos).sum(1).cpu()
+    out["t2i_tied_pos"] = torch.ones(n_txt, dtype=torch.long)
+    return {k: v.numpy() for k, v in out.items()}
+
+
+def retrieval_ranks(image_features, text_features, text_to_image, *, chunk_size: int | None = None,
+                    device: str | torch.device = "cpu", ties: str = "pessimistic") -> tuple[np.ndarray, np.ndarray]:
+    """Rank of the best positive for every query, 0 = first place: ``(i2t_rank, t2i_rank)``.
+
+    The rank is the number of negatives scoring >= the best positive (``ties="pessimistic"``) or
+    > it (``"optimistic"``); for an image query the best of its captions counts.
+    """
+    if ties not in ("pessimistic", "optimistic"):
+        raise ValueError(f"ties must be 'pessimistic' or 'optimistic' for integer ranks, got {ties!r}")
+    st = retrieval_rank_stats(image_features, text_features, text_to_image, chunk_size=chunk_size, device=device)
+    add = ties == "pessimistic"
+    return st["i2t_greater"] + add * st["i2t_tied"], st["t2i_greater"] + add * st["t2i_tied"]
+
+
+def hit_probability(greater, tied, tied_pos, k: int, ties: str = "expected") -> np.ndarray:
+    """Per query, the probability that a positive is in the top k.
+
+    ``expected``: the tied block (``tied`` negatives and ``tied_pos`` positives) in uniformly
+    random order, i.e. the reference's ``topk`` with an arbitrary tie order, on average:
+    with m = k - greater free places, P = 1 - C(tied, m) / C(tied + tied_pos, m).
+    """
+    g, t, p = (np.asarray(v, dtype=np.float64) for v in (greater, tied, tied_pos))
+    if ties == "pessimistic":
+        return (g + t < k).astype(np.float64)
+    if ties == "optimistic":
+        return (g < k).astype(np.float64)
+    if ties != "expected":
+        raise ValueError(f"ties must be one of {TIE_RULES}, got {ties!r}")
+    from scipy.special import gammaln
+
+    m = k - g
+    mm = np.clip(m, 0, t)
+    miss = np.exp(gammaln(t + 1) - gammaln(t - mm + 1) - gammaln(t + p + 1) + gammaln(t + p - mm + 1))
+    return np.where(m <= 0, 0.0, np.where(m > t, 1.0, 1.0 - miss))
 
 
 def recall_at_k(ranks, k: int) -> float:
@@ -146,16 +184,19 @@ def recall_at_k(ranks, k: int) -> float:
 
 def retrieval_metrics(image_features, text_features, text_to_image, ks: Sequence[int] = (1, 5, 10), *,
                       chunk_size: int | None = None, device: str | torch.device = "cpu",
-                      ties: str = "pessimistic") -> dict[str, float]:
+                      ties: str = "expected") -> dict[str, float]:
     """Image<->text R@k (percent) and mR, several captions per image (see the module docstring).
 
     ``text_to_image[j]`` is the index (row of ``image_features``) of caption j's image.
-    Keys: ``i2t_R@k`` and ``t2i_R@k`` for each k, and ``mR`` = their mean.
+    Keys: ``i2t_R@k`` and ``t2i_R@k`` for each k, and ``mR`` = their mean. ``ties``: see
+    ``TIE_RULES`` and the module docstring.
     """
-    i2t, t2i = retrieval_ranks(image_features, text_features, text_to_image, chunk_size=chunk_size, device=device,
-                               ties=ties)
-    out = {f"i2t_R@{k}": recall_at_k(i2t, k) for k in ks}
-    out.update({f"t2i_R@{k}": recall_at_k(t2i, k) for k in ks})
+    st = retrieval_rank_stats(image_features, text_features, text_to_image, chunk_size=chunk_size, device=device)
+    out = {}
+    for d in ("i2t", "t2i"):
+        for k in ks:
+            out[f"{d}_R@{k}"] = float(100.0 * np.mean(hit_probability(st[f"{d}_greater"], st[f"{d}_tied"],
+                                                                      st[f"{d}_tied_pos"], k, ties)))
     out["mR"] = float(np.mean(list(out.values())))
     return out
 

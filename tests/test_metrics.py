@@ -24,13 +24,48 @@ def test_retrieval_hand_computed_with_ties_and_several_positives():
     # image 0: best positive (caption 0, score 1) ties with caption 3 of image 2 -> rank 1
     # image 1: its caption 2 ties with caption 1 (image 0) -> rank 1; image 2: caption 4 wins -> 0
     assert i2t.tolist() == [1, 1, 0]
-    m = retrieval_metrics(img, txt, t2i)
+    m = retrieval_metrics(img, txt, t2i, ties="pessimistic")
     assert list(m) == list(RETRIEVAL_KEYS)
     assert m["i2t_R@1"] == pytest.approx(100 / 3)
     assert m["i2t_R@5"] == m["i2t_R@10"] == 100.0
     assert m["t2i_R@1"] == pytest.approx(60.0)
     assert m["t2i_R@5"] == 100.0
     assert m["mR"] == pytest.approx((100 / 3 + 100 + 100 + 60 + 100 + 100) / 6)
+
+
+def test_expected_ties_average_over_tie_orders():
+    img, txt, t2i = _hand_case()
+    m = retrieval_metrics(img, txt, t2i)                      # default: expected
+    # images 0 and 1 each tie with one negative caption: a coin flip for R@1; image 2 is a clear hit
+    assert m["i2t_R@1"] == pytest.approx(100 * (0.5 + 0.5 + 1) / 3)
+    assert m["t2i_R@1"] == pytest.approx(60.0)                # captions 1 and 3 lose to a strictly higher image
+    const = retrieval_metrics(torch.ones(20, 8), torch.ones(40, 8), np.repeat(np.arange(20), 2))
+    assert const["t2i_R@10"] == pytest.approx(100 * 10 / 20)  # chance
+    assert const["i2t_R@10"] == pytest.approx(100 * (1 - (30 * 29) / (40 * 39)))  # either of 2 captions in 10 of 40
+
+
+def test_expected_ties_match_random_tie_breaking():
+    rng = np.random.default_rng(3)
+    img = rng.choice([-1.0, 1.0], size=(25, 4))
+    t2i = np.concatenate([np.arange(25), rng.integers(0, 25, 25)])
+    txt = rng.choice([-1.0, 1.0], size=(len(t2i), 4))
+    s = (txt / 2) @ (img / 2).T                               # exact scores, many ties
+    hits_t, hits_i = np.zeros(3), np.zeros(3)
+    trials = 400
+    for _ in range(trials):                                   # topk with a random order among ties
+        jitter_t = s + 1e-6 * rng.random(s.shape)
+        order_t = np.argsort(-jitter_t, axis=1)
+        rank_t = np.argmax(order_t == t2i[:, None], axis=1)
+        jitter_i = s.T + 1e-6 * rng.random(s.T.shape)
+        order_i = np.argsort(-jitter_i, axis=1)
+        first_pos = np.array([np.min(np.nonzero(t2i[order_i[i]] == i)[0]) for i in range(25)])
+        for n, k in enumerate((1, 5, 10)):
+            hits_t[n] += np.mean(rank_t < k)
+            hits_i[n] += np.mean(first_pos < k)
+    m = retrieval_metrics(img, txt, t2i)
+    for n, k in enumerate((1, 5, 10)):
+        assert m[f"t2i_R@{k}"] == pytest.approx(100 * hits_t[n] / trials, abs=2.0)
+        assert m[f"i2t_R@{k}"] == pytest.approx(100 * hits_i[n] / trials, abs=2.0)
 
 
 def test_optimistic_ties_count_for_the_query():
@@ -42,12 +77,14 @@ def test_optimistic_ties_count_for_the_query():
     assert m["t2i_R@1"] == 100.0                              # why this is not the default
     with pytest.raises(ValueError, match="ties"):
         retrieval_ranks(img, txt, t2i, ties="random")
+    with pytest.raises(ValueError, match="ties"):
+        retrieval_metrics(img, txt, t2i, ties="random")
 
 
 def test_constant_features_score_zero_not_hundred():
     img = torch.ones(20, 8)
     txt = torch.ones(40, 8)
-    m = retrieval_metrics(img, txt, np.repeat(np.arange(20), 2))
+    m = retrieval_metrics(img, txt, np.repeat(np.arange(20), 2), ties="pessimistic")
     assert m["t2i_R@10"] == 0.0 and m["i2t_R@10"] == 0.0      # every candidate ties: 19 / 38 negatives above
 
 
@@ -89,6 +126,7 @@ def test_chunked_equals_full_matrix_random_floats():
     full = retrieval_metrics(img, txt, t2i, chunk_size=10_000)
     for chunk in (3, 128):
         assert retrieval_metrics(img, txt, t2i, chunk_size=chunk) == full
+    assert retrieval_metrics(img, txt, t2i, ties="pessimistic") == retrieval_metrics(img, txt, t2i, ties="optimistic") == full
     ref_i, ref_t = _reference_ranks(img.astype(np.float64), txt.astype(np.float64), t2i)
     assert full["t2i_R@5"] == pytest.approx(recall_at_k(ref_t, 5))
     assert full["i2t_R@1"] == pytest.approx(recall_at_k(ref_i, 1))
