@@ -11,7 +11,8 @@ Steps, in order:
 1. **Which notebooks**: those listed in ``_toc.yml`` (book order), nothing else. A notebook
    that is being written but not yet in the TOC is not run.
 2. **Execute** each with papermill (``PROFILE`` injected, ``DGTRS_PROFILE`` set, working
-   directory = repository root, Hugging Face offline unless ``DGTRS_ONLINE=1``). The executed
+   directory = repository root, Hugging Face offline unless ``DGTRS_ONLINE=1``, live widgets
+   off with ``DGTRS_WIDGETS=0`` unless set). The executed
    copy goes to ``_build/executed/<profile>/``; a thread polls the kernel's process tree with
    psutil to record the peak resident memory. Wall time and peak RSS go to
    ``notebook_times.csv`` (rewritten after each notebook and copied to ``results/<profile>/``).
@@ -304,7 +305,25 @@ def run_notebooks(profile: str = "auto", *, only: list[str] | None = None,
     root = Path(root or repo_root())
     profile = resolve_profile(profile)
     set_offline()
-    os.environ["DGTRS_PROFILE"] = profile  # the kernel inherits it
+    # The kernels inherit the runner's environment: the profile, and (no one can move a slider in
+    # a headless run, and ipywidgets comms under nbclient hang intermittently -- seen here as an
+    # idle kernel with nbclient waiting forever) DGTRS_WIDGETS=0 so notebooks skip live widgets
+    # unless it is set. Both are restored when the run ends.
+    env = {"DGTRS_PROFILE": profile, "DGTRS_WIDGETS": os.environ.get("DGTRS_WIDGETS", "0")}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return _run(profile, notebooks, only, root, build_dir, timeout, log_output, keep_going, echo)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _run(profile, notebooks, only, root, build_dir, timeout, log_output, keep_going, echo):
+    """The loop of ``run_notebooks`` (environment already set)."""
     if notebooks is None:
         notebooks = toc_notebooks(root)
         for extra in sorted(set((root / "notebooks").glob("*.ipynb")) - set(notebooks)):

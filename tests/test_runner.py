@@ -1,6 +1,7 @@
 """The notebook runner: TOC order, failures naming the notebook and cell, timings, strict build."""
 import csv
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -60,12 +61,15 @@ def test_select_by_prefix_and_unknown_name(tmp_path):
 
 def test_failure_names_notebook_and_cell_keeps_copy_and_times(tmp_path, tmp_outputs):
     good = _nb(tmp_path / "nb" / "01-good.ipynb",
-               "import os\nassert os.environ['DGTRS_PROFILE'] == PROFILE == 'smoke'",
+               "import os\nassert os.environ['DGTRS_PROFILE'] == PROFILE == 'smoke'\n"
+               "assert os.environ['DGTRS_WIDGETS'] == '0'  # headless: live widgets off",
                "import time\nbuf = b'x' * (120 * 2**20)  # touched pages: RSS grows\ntime.sleep(0.8)  # >= 2 polls")
     bad = _nb(tmp_path / "nb" / "02-bad.ipynb", "x = 1", "raise ValueError('boom in cell three')", "never = 1")
     build = tmp_path / "_build"
+    before = {k: os.environ.get(k) for k in ("DGTRS_PROFILE", "DGTRS_WIDGETS")}
     with pytest.raises(RunnerError) as err:
         runner.run_notebooks("smoke", root=tmp_path, build_dir=build, notebooks=[good, bad], echo=lambda *_: None)
+    assert {k: os.environ.get(k) for k in before} == before  # the kernels' environment is undone
     msg = str(err.value)
     # Cell numbers are those of the executed copy (papermill adds the injected-parameters cell).
     assert "02-bad.ipynb" in msg and "ValueError: boom in cell three" in msg
