@@ -12,7 +12,7 @@ ifeq ($(DGTRS_ONLINE),1)
 OFFLINE :=
 endif
 
-.PHONY: venv book test ablations bench gpu-check clean
+.PHONY: venv book book-check test ablations bench gpu-check clean
 
 venv: $(VENV)/.installed
 
@@ -26,6 +26,9 @@ $(VENV)/.installed: requirements.txt requirements-lock.txt pyproject.toml
 
 book: venv
 	$(OFFLINE) $(PY) -m dgtrs_lib.runner --profile $(PROFILE) --book
+
+book-check: venv
+	$(OFFLINE) $(PY) -m dgtrs_lib.runner --profile $(PROFILE) --book --browser-check
 
 test: venv
 	$(OFFLINE) $(PY) -m pytest -q -p no:cacheprovider
