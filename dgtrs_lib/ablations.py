@@ -42,7 +42,6 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -178,7 +177,8 @@ def claim_table(rows: list[dict]) -> list[dict]:
 def run_ablations(profile: str | None = None, seeds=None, variants=None, *, steps: int | None = None,
                   tasks=None, progress: bool = True) -> dict:
     """Run (or resume) the study; write ``results/<profile>/ablations.json`` (+ CSV); return it."""
-    from .pipeline import MODEL, STAGE1, STAGE2, STRETCH, write_results
+    from .pipeline import MODEL, STAGE1, STAGE2, STRETCH
+    from .results import results_doc, write_results
 
     profile = resolve_profile(profile)
     seeds = tuple(seeds) if seeds is not None else SEEDS[profile]
@@ -199,11 +199,10 @@ def run_ablations(profile: str | None = None, seeds=None, variants=None, *, step
                 "model": MODEL[profile], "stretch": STRETCH[MODEL[profile]], "headline": [list(k) + [v] for k, v in HEADLINE.items()],
                 "claim_rule": f"holds: paired difference > {TIE} for every seed; mixed: mean difference > {TIE} only; else does not hold",
                 "evaluation": "dgtrs_lib.evaluate defaults (SynDG-RS test, Sentinel-2 patches, SynDG + Sentinel SeLo)"}
-    path = write_results(profile, "ablations", rows, model={"name": MODEL[profile], "study": "ablations"},
-                         protocol=protocol)
-    doc = json.loads(path.read_text())
-    doc.update(summary=summary, claims=claims, timings_s=timings, wall_s=round(time.time() - t_all, 1))
-    atomic_write_text(json.dumps(doc, indent=2), path)
+    doc = results_doc("ablations", profile, rows, model={"name": MODEL[profile], "study": "ablations"},
+                      protocol=protocol, summary=summary, claims=claims, timings_s=timings,
+                      wall_s=round(time.time() - t_all, 1))
+    doc["path"] = str(write_results(doc, results_dir(profile) / "ablations.json"))
     return doc
 
 

@@ -38,13 +38,7 @@ data, results: [{task, dataset, metric, value, n}], details, timings_s}``.
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime as _dt
-import io
-import json
-import math
 import os
-import platform
 import re
 import time
 from pathlib import Path
@@ -52,6 +46,8 @@ from typing import Sequence
 
 import numpy as np
 import torch
+
+from .results import hardware, now, versions, write_results
 
 TASKS = ("long_retrieval", "short_retrieval", "classification", "selo")
 RESULT_TASK = {"long_retrieval": "long_text_retrieval", "short_retrieval": "short_text_retrieval",
@@ -289,62 +285,12 @@ def run_retrieval(model, preprocess, ds, *, batch_size: int = 64, progress: bool
             "n_captions_truncated": truncated, "context_length": ctx}
 
 
-def _clean(obj):
-    """JSON-safe: numpy -> lists/floats, NaN -> None."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        return None if math.isnan(float(obj)) else float(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
-def _versions() -> dict:
-    from importlib import metadata
-
-    out = {}
-    for pkg in ("dgtrs-lib", "torch", "torchvision", "open_clip_torch", "datasets", "numpy", "scipy", "pillow"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
-def _hardware(device: str) -> str:
-    if str(device).startswith("cuda") and torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} CPU cores, torch {torch.get_num_threads()} threads)"
-
-
 def _slug(text: str) -> str:
     """``artifacts/cpu/pipeline/dgcl/final.pt`` -> ``pipeline-dgcl-final``; ids and names as they are."""
     if os.sep in text or "/" in text:
         parts = Path(text).with_suffix("").parts
         text = "-".join(parts[-3:]) if Path(text).exists() else text
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:60]
-
-
-def write_results(doc: dict, out: str | os.PathLike) -> Path:
-    """Atomically write ``doc`` as JSON to ``out`` and its rows as CSV beside it."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for path, text in ((out, json.dumps(_clean(doc), indent=1, allow_nan=False)), (out.with_suffix(".csv"), None)):
-        if text is None:
-            buf = io.StringIO()
-            writer = csv.DictWriter(buf, fieldnames=["task", "dataset", "metric", "value", "n"], extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(doc["results"])
-            text = buf.getvalue()
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    return out
 
 
 def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, profile: str | None = None,
@@ -438,8 +384,8 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
             add(task, "mean", "top1", mean_over_datasets(per_dataset, "acc1"), len(per_dataset))
         timings[RESULT_TASK[task]] = round(time.perf_counter() - t0, 2)
 
-    doc = {"run": run, "model": info, "profile": profile, "hardware": _hardware(device),
-           "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "versions": _versions(),
+    doc = {"run": run, "model": info, "profile": profile, "hardware": hardware(device),
+           "date": now(), "versions": versions(),
            "protocol": protocol, "data": data_info, "results": rows, "details": details, "timings_s": timings}
     path = Path(out) if out else results_dir(profile) / f"{run}.json"
     write_results(doc, path)

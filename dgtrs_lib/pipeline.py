@@ -26,13 +26,9 @@ Launch several processes with ``torchrun --nproc_per_node N -m dgtrs_lib.pipelin
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime as _dt
-import io
 import json
 import math
 import os
-import platform
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -43,6 +39,8 @@ from .checkpoint import atomic_write_text, load_model, make_preprocess
 from .losses import dist_info
 from .model import create_model, stretch_model
 from .profiles import artifacts_dir, resolve_profile, results_dir
+from .results import results_doc
+from .results import write_results as _write
 from .train import FINAL_FILE, PairData, TrainConfig, read_metrics, train
 
 # ----------------------------------------------------------------------------- profiles
@@ -289,39 +287,10 @@ def get_or_train(profile: str | None = None) -> Path:
 
 
 # ----------------------------------------------------------------------------- the whole run
-def _versions() -> dict:
-    from importlib import metadata
-
-    out = {}
-    for pkg in ("torch", "open_clip_torch", "datasets", "numpy"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
-def _hardware() -> str:
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    return f"{platform.machine()} CPU, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
-
-
 def write_results(profile: str, run: str, rows: list[dict], model: dict, protocol: dict) -> Path:
-    """Results JSON (the book's layout) + a CSV of the same rows, atomically."""
-    out = results_dir(profile) / f"{run}.json"
-    payload = {"run": run, "model": model, "profile": profile, "hardware": _hardware(),
-               "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "versions": _versions(),
-               "protocol": protocol, "results": rows}
-    atomic_write_text(json.dumps(payload, indent=2), out)
-    buf = io.StringIO()
-    fields = ["task", "dataset", "metric", "value", "config", "seed"]
-    writer = csv.DictWriter(buf, fieldnames=fields)
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: (json.dumps(r[k]) if isinstance(r.get(k), dict) else r.get(k)) for k in fields})
-    atomic_write_text(buf.getvalue(), out.with_suffix(".csv"))
-    return out
+    """``results/<profile>/<run>.json`` (+ CSV) in the book's layout (``dgtrs_lib.results``)."""
+    return _write(results_doc(run, profile, rows, model=model, protocol=protocol, device=_eval_device()),
+                  results_dir(profile) / f"{run}.json")
 
 
 def _rows(check: dict, stage: str, seed: int) -> list[dict]:

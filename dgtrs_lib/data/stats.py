@@ -107,7 +107,7 @@ def syndg_report(dd, profile: str, generation_s: float | None = None, write: boo
            "versions": {"syndg": VERSION}, "protocol": {"split": "test", "tokenizer": "open_clip BPE, SOT/EOT included"},
            "results": rows}
     if write:
-        from dgtrs_lib.evaluate import write_results
+        from dgtrs_lib.results import write_results
         from dgtrs_lib.profiles import results_dir
 
         write_results(doc, results_dir(profile) / "data-syndg-rs.json")
