@@ -38,6 +38,7 @@ formula; the ablation notebook compares it with the others.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 DEFAULT_SCHEDULE = "cosine"
@@ -53,13 +54,14 @@ def progress(step: int, total_steps: int) -> float:
 
 
 @dataclass
-class Schedule:
-    """Base class: ``schedule(step, total_steps) -> (w_long, w_short)``."""
+class Schedule(ABC):
+    """Base class: ``schedule(step, total_steps) -> (w_long, w_short)``; subclasses define ``weights``."""
 
     name: str = field(default="", init=False)
 
-    def weights(self, t: float) -> tuple[float, float]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def weights(self, t: float) -> tuple[float, float]:
+        """``(w_long, w_short)`` at training progress ``t`` in [0, 1]."""
 
     def __call__(self, step: int, total_steps: int) -> tuple[float, float]:
         w_long, w_short = self.weights(progress(step, total_steps))
