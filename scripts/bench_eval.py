@@ -48,7 +48,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dgtrs_lib.evaluate import _hardware, _versions, load_evaluation_model, write_results  # noqa: E402
+from dgtrs_lib.evaluate import load_evaluation_model  # noqa: E402
+from dgtrs_lib.results import hardware, versions, write_results  # noqa: E402
 from dgtrs_lib.metrics import retrieval_metrics  # noqa: E402
 from dgtrs_lib.profiles import resolve_profile, results_dir  # noqa: E402
 from dgtrs_lib.selo import (REFERENCE_KERNEL, REFERENCE_SCALES, aggregate_tiles, median_blur_uint8,  # noqa: E402
@@ -221,8 +222,8 @@ def main(argv=None):
     notes["load_avg_1min_after"] = os.getloadavg()[0]
     notes["contention"] = "shared 2-core machine: compare the two sides of a ratio, not absolute times"
     doc = {"run": "bench_eval" + ("-quick" if a.quick else ""), "model": info, "profile": profile,
-           "hardware": _hardware(a.device), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-           "versions": _versions(), "protocol": {"selo_scales": list(REFERENCE_SCALES), "median_kernel": REFERENCE_KERNEL,
+           "hardware": hardware(a.device), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+           "versions": versions(), "protocol": {"selo_scales": list(REFERENCE_SCALES), "median_kernel": REFERENCE_KERNEL,
                                                  "batch_size": 64, "notes": notes}, "results": rows}
     out = write_results(doc, results_dir(profile) / f"{doc['run']}.json")
     for r in rows:
