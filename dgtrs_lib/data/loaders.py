@@ -105,6 +105,16 @@ def atomic_write_text(path, text: str) -> Path:
     return path
 
 
+def _read_json(path: Path, expected: str = ""):
+    """Parse a JSON file; a missing or malformed file is a ``DataFormatError`` naming it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataFormatError(f"{path}: not found" + (f"; {expected}" if expected else "")) from None
+    except json.JSONDecodeError as err:
+        raise DataFormatError(f"{path}: not valid JSON ({err})") from None
+
+
 def _check_on_error(on_error: str):
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
@@ -341,12 +351,7 @@ def load_sharegpt4v(json_path, image_root, *, limit: int | None = None, on_error
     _check_on_error(on_error)
     json_path, image_root = Path(json_path), Path(image_root)
     report = LoadReport(source=str(json_path))
-    try:
-        items = json.loads(json_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataFormatError(f"{json_path}: not found") from None
-    except json.JSONDecodeError as err:
-        raise DataFormatError(f"{json_path}: not valid JSON ({err})") from None
+    items = _read_json(json_path)
     if not isinstance(items, list):
         raise DataFormatError(f"{json_path}: expected a JSON list of items with 'image' and 'conversations'")
     rows = {k: [] for k in DUAL_COLUMNS}
@@ -400,12 +405,7 @@ def load_karpathy(json_path, image_dir, split: str | None = "test", *, capitaliz
     _check_on_error(on_error)
     json_path, image_dir = Path(json_path), Path(image_dir)
     report = LoadReport(source=str(json_path))
-    try:
-        data = json.loads(json_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataFormatError(f"{json_path}: not found; expected a Karpathy JSON (e.g. dataset_rsicd.json)") from None
-    except json.JSONDecodeError as err:
-        raise DataFormatError(f"{json_path}: not valid JSON ({err})") from None
+    data = _read_json(json_path, "expected a Karpathy JSON (e.g. dataset_rsicd.json)")
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise DataFormatError(f"{json_path}: expected an object with an 'images' list (Karpathy format)")
     by_name: dict[str, list[str]] = {}
@@ -615,12 +615,7 @@ def load_airslt(root, *, check_images: bool = True, on_error: str = "raise") -> 
     root = Path(root)
     anno = root / "annotations" / "anno.json"
     report = LoadReport(source=str(anno))
-    try:
-        items = json.loads(anno.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataFormatError(f"{anno}: not found; expected the AIR-SLT layout root/annotations/anno.json + root/imgs/") from None
-    except json.JSONDecodeError as err:
-        raise DataFormatError(f"{anno}: not valid JSON ({err})") from None
+    items = _read_json(anno, "expected the AIR-SLT layout root/annotations/anno.json + root/imgs/")
     if not isinstance(items, list):
         raise DataFormatError(f"{anno}: expected a JSON list of {{caption, jpg_name, points}}")
     sizes: dict[str, tuple] = {}
