@@ -25,16 +25,16 @@ $(VENV)/.installed: requirements.txt requirements-lock.txt pyproject.toml
 	touch $@
 
 book: venv
-	$(OFFLINE) $(PY) -m dgtrs_lib.runner --profile $(PROFILE) --book
+	$(OFFLINE) $(PY) -m dgtrs_lib.publishing.runner --profile $(PROFILE) --book
 
 book-check: venv
-	$(OFFLINE) $(PY) -m dgtrs_lib.runner --profile $(PROFILE) --book --browser-check
+	$(OFFLINE) $(PY) -m dgtrs_lib.publishing.runner --profile $(PROFILE) --book --browser-check
 
 test: venv
 	$(OFFLINE) $(PY) -m pytest -q -p no:cacheprovider
 
 ablations: venv
-	$(OFFLINE) $(PY) -m dgtrs_lib.ablations --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE))
+	$(OFFLINE) $(PY) -m dgtrs_lib.experiments.ablations --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE))
 
 bench: venv
 	$(OFFLINE) $(PY) scripts/bench_train.py

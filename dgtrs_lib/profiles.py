@@ -1,94 +1,148 @@
-"""Run profiles, project paths and the offline switch.
-
-Every notebook, script and test runs under one *profile*:
+"""Run profiles: every setting that depends on ``smoke`` / ``cpu`` / ``gpu``, in one frozen object.
 
 * ``smoke`` -- seconds per stage; what CI executes. Proves the code path, not the science.
-* ``cpu``   -- the default on a laptop or this project's 2-core machines: the miniature
-  pipeline (tiny CLIP, embedded dataset) in minutes, with clearly learned alignment.
-* ``gpu``   -- Colab or an H100: ViT-B/16 from OpenAI weights + KPS, real data from the Hub.
+* ``cpu``   -- the miniature pipeline (tiny CLIP, embedded SynDG-RS) in minutes on 2 cores.
+* ``gpu``   -- Colab or one rented GPU: ViT-B/16 from OpenAI weights + KPS, real data from the Hub.
 
-``auto`` resolves to ``gpu`` when CUDA is available, else ``cpu``. A notebook's ``PROFILE``
-parameter wins; otherwise ``DGTRS_PROFILE``; otherwise ``auto``.
+``get_profile(name)`` resolves the name once -- an explicit value (a notebook's ``PROFILE``
+parameter, a ``--profile`` flag), else ``DGTRS_PROFILE``, else ``auto`` (``gpu`` when CUDA is
+available, else ``cpu``) -- and returns the :class:`Profile`; entry points pass that object down.
+Functions that take a profile accept a ``Profile`` or its name.
 
-Paths (artifacts = checkpoints, results = JSON/CSV, cache = generated datasets) default to
-folders in the repository root and can be moved with ``DGTRS_ARTIFACTS``, ``DGTRS_RESULTS`` and
-``DGTRS_CACHE``. ``set_offline()`` sets the Hugging Face offline variables (without them a
-single hub lookup on a machine with no network waits minutes, see
-``shared/reference/environment.md`` section 5) unless ``DGTRS_ONLINE=1``.
+The stretch (``keep``, ``ratio``, contexts) is not set here: it is read from the model's
+configuration (``dgtrs_lib.model.configs``). Importing this module does not import torch.
 """
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
+
+from dgtrs_lib.model.configs import stretch_of
 
 PROFILES = ("smoke", "cpu", "gpu")
-OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def _frozen(d: Mapping | None) -> Mapping | None:
+    return None if d is None else MappingProxyType(dict(d))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything a profile decides. Read-only: derive a variant with ``dataclasses.replace``."""
+
+    name: str
+    model: str                                  # a dgtrs_lib.model.configs name
+    syndg_sizes: Mapping[str, int]              # SynDG-RS split sizes (train / validation / test)
+    selo_scenes: int                            # SynDG-RS SeLo scenes ...
+    selo_size: int                              # ... and their side in px
+    stage1: Mapping | None                      # TrainConfig fields of short-caption pre-training; None: OpenAI weights
+    stage2: Mapping                             # TrainConfig fields of DGCL fine-tuning
+    stage1_source: str | None = None            # where stage 1 comes from when it is not trained here
+    heldout_limit: int | None = None            # pairs in the held-out check after each stage (None: all)
+    eval_limit: int | None = None               # images per retrieval/classification set in `evaluate` (None: all)
+    ablation_steps: int | None = None           # fine-tuning steps per ablation configuration (None: stage2's)
+    ablation_seeds: tuple = (0,)
+    notebook_timeout_s: int | None = None       # per-cell limit when the runner executes a notebook
+    gpu_data: Mapping | None = None             # the gpu profile's training set (DGTRS_GPU_DATA overrides)
+
+    def __post_init__(self):
+        for name in ("syndg_sizes", "stage1", "stage2", "gpu_data"):
+            object.__setattr__(self, name, _frozen(getattr(self, name)))
+
+    # -- derived from the model configuration (one place: dgtrs_lib.model.configs)
+    @property
+    def stretch(self) -> dict:
+        """``{"keep", "ratio", "base_context", "context"}`` of this profile's model."""
+        return stretch_of(self.model)
+
+    @property
+    def keep(self) -> int:
+        return self.stretch["keep"]
+
+    @property
+    def ratio(self) -> int:
+        return self.stretch["ratio"]
+
+    # -- the one device rule
+    def device(self) -> str:
+        """``cuda`` for the gpu profile when CUDA is available, else ``cpu`` -- for training AND
+        evaluation, so a cpu-profile run reproduces the CPU reference numbers on any machine."""
+        if self.name != "gpu":
+            return "cpu"
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def __str__(self) -> str:  # paths and file names use the name: artifacts/<profile>/
+        return self.name
+
+
+_TABLE = {
+    "smoke": Profile(
+        name="smoke", model="tiny",
+        syndg_sizes={"train": 256, "validation": 64, "test": 128}, selo_scenes=1, selo_size=320,
+        stage1=dict(steps=6, batch_size=32, lr=5e-4, warmup_steps=2, weight_decay=0.1),
+        stage2=dict(steps=6, batch_size=32, lr=1e-4, warmup_steps=2),
+        heldout_limit=64, eval_limit=256,
+        ablation_steps=None, ablation_seeds=(0, 1),  # two seeds keep CI short and still give a spread
+        notebook_timeout_s=900,
+    ),
+    "cpu": Profile(
+        name="cpu", model="tiny",
+        syndg_sizes={"train": 6000, "validation": 500, "test": 1000}, selo_scenes=4, selo_size=384,
+        # 150 steps: the short-caption loss reaches its class-level floor (about ln 13: short captions
+        # are class-level) by step ~50 of 450 in the first measured run; longer buys nothing.
+        stage1=dict(steps=150, batch_size=128, lr=5e-4, warmup_steps=15, weight_decay=0.1),
+        # 400 steps x 64 pairs = about 4 epochs of SynDG-RS train: the fine image detail that long
+        # descriptions name is learned here, not in stage 1 (160 steps gave long R@1 3.2 %).
+        stage2=dict(steps=400, batch_size=64, lr=1e-4, warmup_steps=40),
+        heldout_limit=None, eval_limit=None,
+        ablation_steps=150, ablation_seeds=(0, 1, 2),
+        notebook_timeout_s=7200,
+    ),
+    "gpu": Profile(
+        name="gpu", model="ViT-B-16",
+        syndg_sizes={"train": 6000, "validation": 500, "test": 1000}, selo_scenes=4, selo_size=384,
+        stage1=None, stage1_source="openai:ViT-B-16",
+        # Long-CLIP's recipe (train/train.py): lr 1e-6, wd 1e-2, 200 warm-up steps, logit scale
+        # ln 100, 128 pairs per GPU; steps: about 6 epochs of a 200k-pair set on 8 GPUs.
+        stage2=dict(steps=1200, batch_size=128, lr=1e-6, warmup_steps=200, weight_decay=1e-2, precision="auto"),
+        heldout_limit=1000, eval_limit=None,
+        ablation_steps=None, ablation_seeds=(0,),
+        notebook_timeout_s=None,
+        gpu_data=dict(source="ZhenShiL/MGRS-200k", long_column="detailed_caption", short_column="brief_caption",
+                      image_column="image"),
+    ),
+}
 
 
 def cuda_available() -> bool:
-    import torch
-
+    try:
+        import torch
+    except ImportError:
+        return False
     return torch.cuda.is_available()
 
 
-def resolve_profile(profile: str | None = None) -> str:
-    """Return one of ``PROFILES`` from an explicit value, ``DGTRS_PROFILE`` or ``auto``."""
+def resolve_profile(profile: "Profile | str | None" = None) -> str:
+    """The profile's name, from an explicit value, ``DGTRS_PROFILE`` or ``auto``."""
+    if isinstance(profile, Profile):
+        return profile.name
     value = (profile or os.environ.get("DGTRS_PROFILE") or "auto").strip().lower()
     if value == "auto":
         return "gpu" if cuda_available() else "cpu"
     if value not in PROFILES:
         raise ValueError(
             f"unknown profile {value!r}: expected one of {', '.join(PROFILES)} or 'auto' "
-            "(set by the notebook's PROFILE parameter or the DGTRS_PROFILE environment variable)"
+            "(set by the notebook's PROFILE parameter, --profile, or the DGTRS_PROFILE environment variable)"
         )
     return value
 
 
-def is_online() -> bool:
-    return os.environ.get("DGTRS_ONLINE", "0") == "1"
-
-
-def set_offline(force: bool = False) -> bool:
-    """Set the HF offline variables unless ``DGTRS_ONLINE=1``; return True if offline."""
-    if is_online() and not force:
-        return False
-    for var in OFFLINE_VARS:
-        os.environ.setdefault(var, "1")
-    return True
-
-
-def repo_root() -> Path:
-    """The checkout this package lives in (the folder holding ``pyproject.toml``), else the cwd."""
-    here = Path(__file__).resolve().parent.parent
-    if (here / "pyproject.toml").exists() and (here / "dgtrs_lib").is_dir():
-        return here
-    return Path.cwd()
-
-
-def _dir(env: str, default: str) -> Path:
-    path = Path(os.environ.get(env) or repo_root() / default)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def artifacts_dir(profile: str | None = None) -> Path:
-    """Checkpoints and training logs: ``artifacts/<profile>/``."""
-    base = _dir("DGTRS_ARTIFACTS", "artifacts")
-    return _mk(base / profile) if profile else base
-
-
-def results_dir(profile: str | None = None) -> Path:
-    """Machine-readable results (JSON/CSV): ``results/<profile>/``."""
-    base = _dir("DGTRS_RESULTS", "results")
-    return _mk(base / profile) if profile else base
-
-
-def cache_dir(name: str | None = None) -> Path:
-    """Generated datasets and other caches: ``.cache/<name>/``."""
-    base = _dir("DGTRS_CACHE", ".cache")
-    return _mk(base / name) if name else base
-
-
-def _mk(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def get_profile(profile: "Profile | str | None" = None) -> Profile:
+    """The :class:`Profile` for a name (see :func:`resolve_profile`); a ``Profile`` is returned as is."""
+    if isinstance(profile, Profile):
+        return profile
+    return _TABLE[resolve_profile(profile)]

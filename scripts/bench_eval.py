@@ -8,7 +8,7 @@
      resized to 256 (bicubic) and written as a JPEG named ``r0_r1_c0_c1.jpg``, read back and
      preprocessed one by one, **encoded one tile at a time**, accumulated with slice additions
      and divided in a per-pixel Python double loop, then min-max / uint8 / median blur;
-   * *ours*: ``dgtrs_lib.selo`` -- no files, tiles of a scale resized in one batched torch call,
+   * *ours*: ``dgtrs_lib.evaluation.selo`` -- no files, tiles of a scale resized in one batched torch call,
      encoded in batches of 64, aggregated with a 2-D difference array; also timed in
      ``tile_mode="preprocess"`` (PIL resize to 256 + the model's own preprocess per tile, still
      batched), which differs from the reference only by the JPEG tile files. The correlation of
@@ -24,7 +24,7 @@
    matrix would be 10k x 50k x 4 B = 2 GB; the chunks hold about 64 MiB).
 
 Model: the CPU miniature (``tiny``, untrained: speed does not depend on the weights), or any
-``--model`` source ``dgtrs_lib.evaluate`` accepts (e.g. ViT-B/16 on a GPU). Results go to
+``--model`` source ``dgtrs_lib.evaluation.evaluate`` accepts (e.g. ViT-B/16 on a GPU). Results go to
 ``results/<profile>/bench_eval.json`` (+ CSV) in the project layout; the 1-minute load average
 is recorded because this project's machines are shared; SeLo timings are the minimum over
 ``--repeat`` interleaved runs per side.
@@ -48,13 +48,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dgtrs_lib.evaluate import load_evaluation_model  # noqa: E402
-from dgtrs_lib.results import hardware, versions, write_results  # noqa: E402
-from dgtrs_lib.metrics import retrieval_metrics  # noqa: E402
-from dgtrs_lib.profiles import resolve_profile, results_dir  # noqa: E402
-from dgtrs_lib.selo import (REFERENCE_KERNEL, REFERENCE_SCALES, aggregate_tiles, median_blur_uint8,  # noqa: E402
+from dgtrs_lib.evaluation.evaluate import load_evaluation_model  # noqa: E402
+from dgtrs_lib.io import hardware, versions  # noqa: E402
+from dgtrs_lib.results import write_results  # noqa: E402
+from dgtrs_lib.evaluation.metrics import retrieval_metrics  # noqa: E402
+from dgtrs_lib.env import results_dir  # noqa: E402
+from dgtrs_lib.profiles import resolve_profile  # noqa: E402
+from dgtrs_lib.evaluation.selo import (REFERENCE_KERNEL, REFERENCE_SCALES, aggregate_tiles, median_blur_uint8,  # noqa: E402
                             tile_features, tile_grid, tile_similarities)
-from dgtrs_lib.zeroshot import encode_texts  # noqa: E402
+from dgtrs_lib.evaluation.zeroshot import encode_texts  # noqa: E402
 
 
 def synthetic_scene(h: int, w: int, seed: int = 0) -> np.ndarray:

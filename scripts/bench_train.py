@@ -32,10 +32,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dgtrs_lib.losses import DualGranularityLoss  # noqa: E402
-from dgtrs_lib.model import create_long_model  # noqa: E402
-from dgtrs_lib.pipeline import write_results  # noqa: E402
-from dgtrs_lib.train import DualEncoder  # noqa: E402
+from dgtrs_lib.training.losses import DualGranularityLoss  # noqa: E402
+from dgtrs_lib.model.longclip import create_long_model  # noqa: E402
+from dgtrs_lib.experiments.pipeline import write_results  # noqa: E402
+from dgtrs_lib.training.trainer import DualEncoder  # noqa: E402
 
 # dense bf16 peak FLOP/s (vendor datasheets, no sparsity)
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12, "T4": 65e12, "V100": 125e12}

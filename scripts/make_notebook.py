@@ -66,7 +66,7 @@ if os.path.basename(os.getcwd()) == "notebooks":
     os.chdir("..")  # run from the repository root so artifacts/ and results/ are shared
 sys.path.insert(0, os.getcwd())
 
-from dgtrs_lib.notebook import start, print_manifest
+from dgtrs_lib.publishing.notebook import start, print_manifest
 
 run = start(PROFILE)
 print(f"profile={run.profile} device={run.device}")'''

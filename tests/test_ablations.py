@@ -1,7 +1,7 @@
 """Ablation bookkeeping: mean/std over seeds, paired claim verdicts, the display table."""
 import pytest
 
-from dgtrs_lib.ablations import CLAIMS, HEADLINE, VARIANTS, claim_table, format_table, summarize
+from dgtrs_lib.experiments.ablations import CLAIMS, HEADLINE, VARIANTS, claim_table, format_table, summarize
 
 LONG = ("long_text_retrieval", "SynDG-RS", "mR")
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dgtrs_lib import browser_check, runner
+from dgtrs_lib.publishing import browser_check
+from dgtrs_lib.publishing import runner
 
 pytestmark = [pytest.mark.slow, pytest.mark.notebooks]
 ROOT = Path(__file__).resolve().parent.parent
@@ -14,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def book(tmp_path_factory):
-    """Run the runner exactly as `python -m dgtrs_lib.runner --profile smoke --book` does, into a
+    """Run the runner exactly as `python -m dgtrs_lib.publishing.runner --profile smoke --book` does, into a
     temporary build folder, with artifacts/results/cache isolated like a fresh clone."""
     tmp = tmp_path_factory.mktemp("book")
     with pytest.MonkeyPatch.context() as mp:

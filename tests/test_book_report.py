@@ -1,10 +1,10 @@
-"""dgtrs_lib.report: the paper's public numbers, reading results files, merging, 'not run yet'."""
+"""dgtrs_lib.publishing.report: the paper's public numbers, reading results files, merging, 'not run yet'."""
 import json
 
 import pytest
 
-from dgtrs_lib import report
-from dgtrs_lib.report import ResultsFormatError
+from dgtrs_lib.publishing import report
+from dgtrs_lib.publishing.report import ResultsFormatError
 
 
 def _results(path, run="eval-tiny", profile="cpu", rows=None, **top):

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from dgtrs_lib.curriculum import DEFAULT_SCHEDULE, SCHEDULES, get_schedule, progress, weight_table
+from dgtrs_lib.training.curriculum import DEFAULT_SCHEDULE, SCHEDULES, get_schedule, progress, weight_table
 
 
 def test_progress_endpoints():

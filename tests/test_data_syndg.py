@@ -140,17 +140,20 @@ def test_long_caption_word_range_and_varied_positions(samples):
 
 
 def test_sizes_for_profiles():
-    assert syndg.sizes_for("smoke") == {"train": 256, "validation": 64, "test": 128}
-    assert syndg.sizes_for("cpu")["train"] == 6000 and syndg.sizes_for("gpu") == syndg.sizes_for("cpu")
+    from dgtrs_lib.profiles import get_profile
+
+    assert dict(get_profile("smoke").syndg_sizes) == {"train": 256, "validation": 64, "test": 128}
+    assert get_profile("cpu").syndg_sizes["train"] == 6000
+    assert dict(get_profile("gpu").syndg_sizes) == dict(get_profile("cpu").syndg_sizes)
     with pytest.raises(ValueError, match="unknown profile"):
-        syndg.sizes_for("tpu")
+        get_profile("tpu")
 
 
 def test_load_syndg_caches_and_views(tmp_outputs):
     sizes = {"train": 12, "validation": 4, "test": 10}
     dd = syndg.load_syndg(sizes=sizes, progress=False)
     path = syndg.cache_key(sizes, 0)
-    from dgtrs_lib.profiles import cache_dir
+    from dgtrs_lib.env import cache_dir
 
     assert (cache_dir("syndg") / path).is_dir()
     dd2 = syndg.load_syndg(sizes=sizes, progress=False)  # from the cache
@@ -194,7 +197,7 @@ def test_stats_and_report(tmp_outputs):
     dd = generate_syndg(4, 2, 20, seed=0)
     s0 = dd["test"][0]
     pos = stats.fact_token_positions(s0["long_caption"], s0["meta"])
-    from dgtrs_lib.tokenizer import encode
+    from dgtrs_lib.model.tokenizer import encode
 
     ids = encode(s0["long_caption"])
     meta = json.loads(s0["meta"])
@@ -205,7 +208,7 @@ def test_stats_and_report(tmp_outputs):
     doc = stats.syndg_report(dd, "smoke", generation_s=1.0)
     metrics = {r["metric"]: r["value"] for r in doc["results"]}
     assert metrics["n_test"] == 20 and metrics["short_tokens_max"] <= 32
-    from dgtrs_lib.profiles import results_dir
+    from dgtrs_lib.env import results_dir
 
     assert (results_dir("smoke") / "data-syndg-rs.json").exists() and (results_dir("smoke") / "data-syndg-rs.csv").exists()
 

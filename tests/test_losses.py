@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dgtrs_lib.losses import DualGranularityLoss, contrastive_loss, pca_reconstruct
+from dgtrs_lib.training.losses import DualGranularityLoss, contrastive_loss, pca_reconstruct
 
 
 def _ce(logit_row, target, smoothing=0.0):

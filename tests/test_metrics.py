@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from dgtrs_lib.metrics import (RETRIEVAL_KEYS, classification_metrics, confusion_matrix, recall_at_k,
+from dgtrs_lib.evaluation.metrics import (RETRIEVAL_KEYS, classification_metrics, confusion_matrix, recall_at_k,
                                retrieval_metrics, retrieval_ranks)
 
 

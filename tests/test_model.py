@@ -7,7 +7,7 @@ import torch
 
 from dgtrs_lib import (CheckpointError, LongCLIP, create_long_model, create_model, load_model,
                        save_official, stretch_model, stretch_positional_embedding, tokenize)
-from dgtrs_lib.checkpoint import load_state_dict_file, model_from_state_dict
+from dgtrs_lib.model.checkpoint import load_state_dict_file, model_from_state_dict
 from official_reference import OfficialLongCLIP
 
 CAPTIONS = ["a harbor with boats", "a dense forest beside a winding river with two bridges and a road " * 3]

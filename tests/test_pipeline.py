@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dgtrs_lib import load_model
-from dgtrs_lib.pipeline import (finetune_variant, get_or_train, load_stage1, pretrain_stage1, run_pipeline,
+from dgtrs_lib.experiments.pipeline import (finetune_variant, get_or_train, load_stage1, pretrain_stage1, run_pipeline,
                                 variant_name, write_results)
 
 
@@ -76,7 +76,7 @@ def test_gpu_profile_data_path_reads_a_local_dual_folder(tmp_path, monkeypatch):
     """The gpu profile's loader (Hub id on a GPU machine) on a local folder in the same format."""
     from PIL import Image
 
-    from dgtrs_lib.pipeline import load_pairs
+    from dgtrs_lib.experiments.pipeline import load_pairs
 
     rows = []
     for i in range(12):
@@ -94,7 +94,7 @@ def test_gpu_profile_data_path_reads_a_local_dual_folder(tmp_path, monkeypatch):
 
 
 def test_shared_caption_recall_scores_distinct_captions():
-    from dgtrs_lib.pipeline import shared_caption_recall
+    from dgtrs_lib.experiments.pipeline import shared_caption_recall
 
     caption_of = torch.tensor([0, 1, 2, 2])  # images 2 and 3 share one caption
     texts = torch.eye(3)[caption_of]

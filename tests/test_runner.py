@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dgtrs_lib import runner
-from dgtrs_lib.runner import RunnerError
+from dgtrs_lib.publishing import runner
+from dgtrs_lib.publishing.runner import RunnerError
 
 
 def _nb(path: Path, *sources: str) -> Path:

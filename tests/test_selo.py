@@ -4,8 +4,8 @@ import pytest
 import torch
 from scipy import ndimage
 
-from dgtrs_lib.metrics import selo_metrics
-from dgtrs_lib.selo import (MINIATURE_SCALES, aggregate_tiles, heatmap, median_blur_uint8, overlay,
+from dgtrs_lib.evaluation.metrics import selo_metrics
+from dgtrs_lib.evaluation.selo import (MINIATURE_SCALES, aggregate_tiles, heatmap, median_blur_uint8, overlay,
                             probmap_from_heat, scaled_kernel, selo_probmap, tile_features, tile_grid)
 
 
@@ -108,7 +108,7 @@ def test_heatmap_localises_a_query_end_to_end():
 
 
 def test_batched_fast_tiles_agree_with_per_tile_preprocess():
-    from dgtrs_lib.checkpoint import make_preprocess
+    from dgtrs_lib.model.transforms import make_preprocess
 
     img, _ = _scene()
     model = ColourModel()

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from dgtrs_lib import TruncationWarning, token_lengths, tokenize
-from dgtrs_lib.tokenizer import EOT_ID, SOT_ID
+from dgtrs_lib.model.tokenizer import EOT_ID, SOT_ID
 
 TEXTS = [
     "A harbor with many boats.",

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from dgtrs_lib import create_model, load_model, stretch_model
-from dgtrs_lib.checkpoint import load_state_dict_file
-from dgtrs_lib.train import (BatchOrder, PairData, TrainConfig, cosine_lr, load_train_state, plot_metrics,
+from dgtrs_lib.model.checkpoint import load_state_dict_file
+from dgtrs_lib.training.trainer import (BatchOrder, PairData, TrainConfig, cosine_lr, load_train_state, plot_metrics,
                              read_metrics, train, trim_padding)
 
 WORDS = "red green blue river field forest road house roof bridge lake sand".split()

@@ -7,8 +7,8 @@ import torch
 import torch.multiprocessing as mp
 
 from dgtrs_lib import create_model, stretch_model
-from dgtrs_lib.losses import DualGranularityLoss
-from dgtrs_lib.train import DualEncoder, TrainConfig, read_metrics, train
+from dgtrs_lib.training.losses import DualGranularityLoss
+from dgtrs_lib.training.trainer import DualEncoder, TrainConfig, read_metrics, train
 
 GLOBAL_B = 8
 

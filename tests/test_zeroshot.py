@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from dgtrs_lib.zeroshot import (CLIP_RS_TEMPLATES, GEORSCLIP_STYLE_TEMPLATES, REMOTECLIP_TEMPLATES, build_classifier,
+from dgtrs_lib.evaluation.zeroshot import (CLIP_RS_TEMPLATES, GEORSCLIP_STYLE_TEMPLATES, REMOTECLIP_TEMPLATES, build_classifier,
                                 classify, encode_texts, ensemble_embeddings, get_templates, normalize_classname,
                                 tokenizer_for)
 

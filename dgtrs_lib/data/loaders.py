@@ -45,6 +45,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from dgtrs_lib.io import atomic_write_text, png_bytes
+
 log = logging.getLogger(__name__)
 
 DUAL_COLUMNS = ("image_id", "image", "short_caption", "long_caption", "scene", "meta")
@@ -89,21 +91,6 @@ class SeloSample:
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-
-def atomic_write_text(path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
 
 def _read_json(path: Path, expected: str = ""):
     """Parse a JSON file; a missing or malformed file is a ``DataFormatError`` naming it."""
@@ -150,18 +137,12 @@ def open_rgb(path_or_bytes, item: str) -> tuple[Image.Image, bool]:
         raise DataFormatError(f"{item}: not a readable image ({err})") from None
 
 
-def _png(im: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def _image_value(path: Path, item: str, report: LoadReport) -> dict:
     """A datasets Image value: the file's path when it is RGB, else converted PNG bytes."""
     im, converted = open_rgb(path, item)
     if converted:
         report.converted += 1
-        return {"bytes": _png(im), "path": None}
+        return {"bytes": png_bytes(im), "path": None}
     return {"bytes": None, "path": str(path)}
 
 
@@ -182,7 +163,7 @@ def _finish(ds, report: LoadReport):
 def _dual_dataset(rows: dict):
     import datasets
 
-    from .syndg import dual_features
+    from dgtrs_lib.data.syndg import dual_features
 
     return datasets.Dataset.from_dict(rows, features=dual_features())
 
@@ -268,7 +249,7 @@ def to_dual(ds, *, long_column: str = "long_caption", short_column: str | None =
     """
     import datasets
 
-    from .syndg import dual_features
+    from dgtrs_lib.data.syndg import dual_features
 
     _check_on_error(on_error)
     report = LoadReport(source=source or "dataset")
@@ -295,7 +276,7 @@ def to_dual(ds, *, long_column: str = "long_caption", short_column: str | None =
                     im, conv = open_rgb(img["bytes"] if img.get("bytes") is not None else img["path"], item)
                     if conv:
                         report.converted += 1
-                        value = {"bytes": _png(im), "path": None}
+                        value = {"bytes": png_bytes(im), "path": None}
             except DataFormatError as err:
                 _fail(report, on_error, item, str(err).split(": ", 1)[-1])
                 continue

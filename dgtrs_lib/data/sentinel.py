@@ -156,7 +156,7 @@ def make_patches(rgb: np.ndarray, water: np.ndarray, veg: np.ndarray, size: int 
 def _patch_dataset(patches):
     import datasets
 
-    from .syndg import png_bytes
+    from dgtrs_lib.io import png_bytes
 
     features = datasets.Features({
         "image_id": datasets.Value("string"), "image": datasets.Image(),
@@ -178,7 +178,7 @@ def sentinel_patches(size: int = 64, stride: int = 64, *, refresh: bool = False)
     """
     import datasets
 
-    from dgtrs_lib.profiles import cache_dir
+    from dgtrs_lib.env import cache_dir
 
     target = cache_dir("sentinel2") / f"patches-v{VERSION}-{size}-{stride}"
     if target.exists() and not refresh:
@@ -213,7 +213,8 @@ def _simplify(ring: np.ndarray, tol: float) -> np.ndarray:
         a, b = p[0], p[-1]
         ab = b - a
         n = np.hypot(*ab)
-        d = np.abs(np.cross(ab, p - a)) / n if n > 0 else np.hypot(*(p - a).T)
+        rel = p - a  # distance to the chord: |2-D cross product| / chord length
+        d = np.abs(ab[0] * rel[:, 1] - ab[1] * rel[:, 0]) / n if n > 0 else np.hypot(*rel.T)
         i = int(np.argmax(d))
         if d[i] <= tol:
             return np.stack([a, b])
@@ -279,7 +280,7 @@ def sentinel_selo_cases(crop=DEFAULT_CROP, min_area: int = 400) -> tuple[np.ndar
 
 def write_sentinel_selo(root, crop=DEFAULT_CROP, min_area: int = 400) -> Path:
     """Write the Sentinel-2 SeLo cases in the AIR-SLT layout (``annotations/anno.json``, ``imgs/0.jpg``)."""
-    from .loaders import write_airslt
+    from dgtrs_lib.data.loaders import write_airslt
 
     root = Path(root)
     rgb, cases = sentinel_selo_cases(crop, min_area)

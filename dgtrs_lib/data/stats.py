@@ -1,6 +1,6 @@
 """Caption statistics for dataset inspection (notebook 01 and the data cards).
 
-* Token lengths with CLIP's BPE (``dgtrs_lib.tokenizer.token_lengths``: SOT/EOT included, no
+* Token lengths with CLIP's BPE (``dgtrs_lib.model.tokenizer.token_lengths``: SOT/EOT included, no
   truncation) against the context limits that matter here: 77 (CLIP) and 248 (Long-CLIP /
   DGTRS-CLIP, paper section 3.2), and the miniature's 32 (base) and 104 (after KPS, keep 8,
   ratio 4).
@@ -16,6 +16,9 @@ import re
 from collections import Counter
 
 import numpy as np
+
+from dgtrs_lib.env import results_dir
+from dgtrs_lib.results import results_doc, write_results
 
 LIMITS = (32, 77, 104, 248)
 WORD = re.compile(r"[a-z]+(?:-[a-z]+)?")
@@ -34,7 +37,7 @@ def length_stats(lengths, limits=LIMITS) -> dict:
 
 def token_length_table(captions: dict, limits=LIMITS) -> list[dict]:
     """One row per named caption list (e.g. ``{"short": [...], "long": [...]}``) with BPE length stats."""
-    from dgtrs_lib.tokenizer import token_lengths
+    from dgtrs_lib.model.tokenizer import token_lengths
 
     return [{"captions": name, **length_stats(token_lengths(texts), limits)} for name, texts in captions.items()]
 
@@ -65,7 +68,7 @@ def fact_token_positions(long_caption: str, meta: str) -> list[int | None]:
     """For each object group of a SynDG-RS sample, the token index (SOT = 0) where its colour is
     first named in the long description (None if never): where the distinguishing facts sit."""
     from dgtrs_lib.data.syndg import COLOUR_WORDS
-    from dgtrs_lib.tokenizer import encode
+    from dgtrs_lib.model.tokenizer import encode
 
     ws = long_caption.split()
     bare = [w.lower().strip(".,;:") for w in ws]
@@ -83,9 +86,6 @@ def syndg_report(dd, profile: str, generation_s: float | None = None, write: boo
     split) and where the distinguishing facts sit. Written to
     ``results_dir(profile)/data-syndg-rs.json`` + ``.csv`` when ``write``.
     """
-    import datetime as dt
-    import platform
-
     from dgtrs_lib.data.syndg import VERSION
 
     rows = [{"task": "data", "dataset": "syndg-rs", "metric": f"n_{split}", "value": float(len(dd[split]))}
@@ -102,13 +102,9 @@ def syndg_report(dd, profile: str, generation_s: float | None = None, write: boo
     rows.append({"task": "data", "dataset": "syndg-rs", "metric": "fact_token_median", "value": float(np.median(pos))})
     rows.append({"task": "data", "dataset": "syndg-rs", "metric": "frac_facts_beyond_32",
                  "value": float(np.mean(np.asarray(pos) >= 32)), "n": len(pos)})
-    doc = {"run": "data-syndg-rs", "model": {}, "profile": profile,
-           "hardware": f"{platform.machine()} (CPU)", "date": dt.datetime.now(dt.timezone.utc).isoformat(),
-           "versions": {"syndg": VERSION}, "protocol": {"split": "test", "tokenizer": "open_clip BPE, SOT/EOT included"},
-           "results": rows}
+    doc = results_doc("data-syndg-rs", profile, rows,
+                      protocol={"split": "test", "tokenizer": "open_clip BPE, SOT/EOT included"},
+                      generator={"syndg": VERSION})
     if write:
-        from dgtrs_lib.results import write_results
-        from dgtrs_lib.profiles import results_dir
-
         write_results(doc, results_dir(profile) / "data-syndg-rs.json")
     return doc

@@ -39,6 +39,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from dgtrs_lib.io import atomic_write_text, png_bytes
+from dgtrs_lib.profiles import get_profile
+
 log = logging.getLogger(__name__)
 
 VERSION = "1"  # bump when the generator changes: it is part of the cache key
@@ -103,16 +106,6 @@ POSITION_WORDS = {
     "lower right": ["in the lower right", "in the bottom right corner", "at the lower right of the image"],
 }
 SHADOW = 0.55  # shadows are the background darkened to 55 %
-
-
-def sizes_for(profile: str) -> dict[str, int]:
-    """Split sizes of SynDG-RS for a profile (``gpu`` uses the ``cpu`` size: it trains on Hub data)."""
-    table = {"smoke": {"train": 256, "validation": 64, "test": 128},
-             "cpu": {"train": 6000, "validation": 500, "test": 1000}}
-    table["gpu"] = dict(table["cpu"])
-    if profile not in table:
-        raise ValueError(f"unknown profile {profile!r}: expected one of {', '.join(table)}")
-    return dict(table[profile])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -532,12 +525,6 @@ def generate_sample(seed: int, split: str, index: int, cls: str | None = None) -
 # Datasets: generation, caching, views
 # ---------------------------------------------------------------------------------------------
 
-def png_bytes(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG", optimize=False, compress_level=6)
-    return buf.getvalue()
-
-
 def dual_features():
     import datasets
 
@@ -589,9 +576,9 @@ def load_syndg(profile: str | None = None, *, seed: int = 0, sizes: dict | None 
     """
     import datasets
 
-    from dgtrs_lib.profiles import cache_dir, resolve_profile
+    from dgtrs_lib.env import cache_dir
 
-    sizes = sizes or sizes_for(resolve_profile(profile))
+    sizes = sizes or dict(get_profile(profile).syndg_sizes)
     target = cache_dir("syndg") / cache_key(sizes, seed)
     if target.exists() and not refresh:
         try:
@@ -719,12 +706,6 @@ def compose_selo_scene(seed: int, index: int, size: int = 320) -> SeloScene:
     return SeloScene(image=img, cases=cases, regions=regions)
 
 
-def selo_sizes_for(profile: str) -> dict:
-    """Number of SeLo scenes and their side in px per profile (6-9 cases per scene)."""
-    return {"smoke": {"scenes": 1, "size": 320}, "cpu": {"scenes": 4, "size": 384},
-            "gpu": {"scenes": 4, "size": 384}}[profile]
-
-
 def write_syndg_selo(root, profile: str | None = None, *, seed: int = 0, scenes: int | None = None,
                      size: int | None = None) -> Path:
     """Write SeLo scenes in the AIR-SLT layout: ``root/annotations/anno.json`` + ``root/imgs/N.jpg``.
@@ -732,13 +713,9 @@ def write_syndg_selo(root, profile: str | None = None, *, seed: int = 0, scenes:
     Returns ``root``. Each ``anno.json`` entry is ``{"caption", "jpg_name", "points"}`` with
     ``points`` a list of polygons of ``[x, y]`` pixels (x = column, y = row), as in AIR-SLT.
     """
-    from dgtrs_lib.profiles import resolve_profile
-
-    from .loaders import atomic_write_text
-
-    cfg = selo_sizes_for(resolve_profile(profile))
-    scenes = cfg["scenes"] if scenes is None else scenes
-    size = cfg["size"] if size is None else size
+    prof = get_profile(profile)
+    scenes = prof.selo_scenes if scenes is None else scenes
+    size = prof.selo_size if size is None else size
     root = Path(root)
     (root / "imgs").mkdir(parents=True, exist_ok=True)
     (root / "annotations").mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ Two sources, both files:
   reference baselines (GeoRSCLIP, Long-CLIP, the SeLo metric paper) *publicly* report, one row
   each with its source. Only the v1 abstract's headline numbers are public for DGTRS itself
   (``shared/reference/paper.md`` section 7); ``kind: gain`` rows are differences over a baseline.
-* results files written by ``dgtrs_lib.evaluate`` and the ablations: ``results/<profile>/*.json``
+* results files written by ``dgtrs_lib.evaluation.evaluate`` and the ablations: ``results/<profile>/*.json``
   and the committed ``results/reference/*.json``, in the project layout::
 
       {"run", "model": {...}, "profile", "hardware", "date", "versions", "protocol",
@@ -26,7 +26,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .profiles import PROFILES, repo_root, results_dir
+from dgtrs_lib.env import repo_root, results_dir
+from dgtrs_lib.profiles import PROFILES
 
 TASKS = {
     "long_text_retrieval": "Long-text cross-modal retrieval",
@@ -62,7 +63,7 @@ def normalize_task(name: str) -> str:
 
 
 def normalize_metric(name: str) -> str:
-    """Metric names as ``dgtrs_lib.metrics`` writes them (``i2t_R@1``, ``mR``, ``Rmi``); accuracy
+    """Metric names as ``dgtrs_lib.evaluation.metrics`` writes them (``i2t_R@1``, ``mR``, ``Rmi``); accuracy
     spellings map to ``top1``/``top5``."""
     text = str(name).strip()
     key = re.sub(r"[^a-z0-9@]+", "_", text.lower()).strip("_")

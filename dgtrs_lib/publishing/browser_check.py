@@ -14,7 +14,7 @@ It also saves screenshots of the landing page and of one evaluation page into
 network feature off; Selenium talks to the Debian ``chromedriver`` (so Selenium Manager never
 downloads a driver; ``DGTRS_CHROMIUM`` / ``DGTRS_CHROMEDRIVER`` point elsewhere). Usage::
 
-    python -m dgtrs_lib.browser_check _build/html     # exit status 1 when a check fails
+    python -m dgtrs_lib.publishing.browser_check _build/html     # exit status 1 when a check fails
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .profiles import repo_root
+from dgtrs_lib.env import repo_root
 
 CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -202,7 +202,7 @@ def check_book(html_dir: Path, *, root: Path | None = None, screenshots: bool = 
 
     Expected figures per notebook page are counted in the executed notebooks the book was built
     from (the staged source named in ``<html>/_dgtrs_build.json``, written by the runner)."""
-    from .runner import toc_entries
+    from dgtrs_lib.publishing.runner import toc_entries
 
     root = Path(root or repo_root())
     html_dir = Path(html_dir)
@@ -277,7 +277,7 @@ def _screenshots(driver, url: str, html_dir: Path, entries: list[str]) -> list[P
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dgtrs_lib.browser_check",
+    parser = argparse.ArgumentParser(prog="python -m dgtrs_lib.publishing.browser_check",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("html", nargs="?", type=Path, default=repo_root() / "_build" / "html")
     args = parser.parse_args(argv)

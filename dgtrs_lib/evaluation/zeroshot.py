@@ -111,9 +111,9 @@ def model_device(model) -> torch.device:
 
 def tokenizer_for(model) -> Callable[[list[str]], torch.Tensor]:
     """Token ids for ``model``: open_clip's BPE at ``model.context_length`` (long captions are
-    truncated with EOT kept). Models with a dynamic-length text tower (``dgtrs_lib.model``) get
+    truncated with EOT kept). Models with a dynamic-length text tower (``dgtrs_lib.model.longclip``) get
     per-batch padding to the longest text; plain open_clip models get the full context."""
-    from .tokenizer import tokenize
+    from dgtrs_lib.model.tokenizer import tokenize
 
     ctx = int(getattr(model, "context_length", 77))
     dynamic = hasattr(model, "text_positional_embedding")
@@ -218,8 +218,8 @@ def class_names(dataset) -> list[str]:
 def evaluate_classifier(model, dataset, preprocess, *, templates: str | Sequence[str] = "clip",
                         ensemble: str = "normalize_mean", batch_size: int = 64, progress: bool = False) -> dict:
     """Zero-shot classification of a classification-schema ``datasets.Dataset``: the metrics of
-    ``dgtrs_lib.metrics.classification_metrics`` plus ``classnames`` and ``logits``."""
-    from .metrics import classification_metrics
+    ``dgtrs_lib.evaluation.metrics.classification_metrics`` plus ``classnames`` and ``logits``."""
+    from dgtrs_lib.evaluation.metrics import classification_metrics
 
     names = class_names(dataset)
     clf = build_classifier(model, names, templates, ensemble=ensemble)

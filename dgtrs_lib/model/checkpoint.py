@@ -24,24 +24,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 
 import torch
-from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
-from open_clip.transform import image_transform
 
-from .model import DynamicCLIP, LongCLIP, stretch_model
+from dgtrs_lib.io import atomic_save, atomic_write_text
+from dgtrs_lib.model.longclip import DynamicCLIP, LongCLIP, stretch_model
 
-HUB_CHECKPOINTS = {
-    # repo id -> file name (None: the repository's single .pt/.safetensors file)
-    "MitsuiChen14/DGTRS-CLIP-ViT-B-16": None,
-    "MitsuiChen14/DGTRS-CLIP-ViT-L-14": None,
-    "BeichenZhang/LongCLIP-B": "longclip-B.pt",
-    "BeichenZhang/LongCLIP-L": "longclip-L.pt",
-}
-OPENAI_NAMES = {"ViT-B-16": "ViT-B-16-quickgelu", "ViT-L-14": "ViT-L-14-quickgelu"}
 DROP_KEYS = ("input_resolution", "context_length", "vocab_size")  # OpenAI TorchScript extras
 
 
@@ -50,39 +40,6 @@ class CheckpointError(ValueError):
 
 
 # ----------------------------------------------------------------------------- writing
-def atomic_save(obj, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over ``path``.
-
-    A crash at any point leaves either the previous file or the new one, never a partial file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return path
-
-
 def sidecar_path(path: str | os.PathLike) -> Path:
     path = Path(path)
     return path.with_name(path.stem + ".json")
@@ -99,8 +56,8 @@ def save_official(model: DynamicCLIP, path: str | os.PathLike, **metadata) -> Pa
         "keep": getattr(model, "keep", None),
         **metadata,
     }
-    atomic_save(state, path)
-    atomic_write_text(json.dumps(meta, indent=2, default=str), sidecar_path(path))
+    atomic_save(path, state)
+    atomic_write_text(sidecar_path(path), json.dumps(meta, indent=2, default=str))
     return Path(path)
 
 
@@ -219,63 +176,3 @@ def model_from_state_dict(state: dict[str, torch.Tensor], *, keep: int | None = 
             raise CheckpointError(f"{source}: context {ctx} is too short to stretch with keep={keep}")
         model = stretch_model(model, keep=keep, ratio=ratio)
     return model
-
-
-def make_preprocess(image_size: int):
-    """OpenAI CLIP's eval transform: resize (bicubic, shortest side), centre crop, RGB, normalise."""
-    return image_transform(image_size, is_train=False, mean=OPENAI_DATASET_MEAN, std=OPENAI_DATASET_STD,
-                           resize_mode="shortest", interpolation="bicubic")
-
-
-def _hub_file(repo_id: str) -> Path:
-    from .profiles import is_online
-
-    if not is_online() or os.environ.get("HF_HUB_OFFLINE") == "1":
-        raise CheckpointError(
-            f"{repo_id}: downloading from the Hugging Face Hub needs network access; this run is offline. "
-            "Set DGTRS_ONLINE=1 (and unset HF_HUB_OFFLINE) on a machine with internet, or download the "
-            "checkpoint and pass its local path."
-        )
-    from huggingface_hub import hf_hub_download, list_repo_files
-
-    filename = HUB_CHECKPOINTS.get(repo_id)
-    if filename is None:
-        files = [f for f in list_repo_files(repo_id) if f.endswith((".pt", ".pth", ".bin", ".safetensors"))]
-        if len(files) != 1:
-            raise CheckpointError(f"{repo_id}: expected one checkpoint file in the repository, found {files}; pass a local path")
-        filename = files[0]
-    return Path(hf_hub_download(repo_id, filename))
-
-
-def load_model(source: str | os.PathLike, device: str = "cpu", *, keep: int | None = None, ratio: int | None = None,
-               stretch: bool = True):
-    """Load a model and its image preprocessing: ``(model, preprocess)``, model in eval mode.
-
-    ``model.encode_image`` / ``model.encode_text`` return unnormalised features, as the official
-    implementation does. ``keep``/``ratio`` default to the sidecar's values, else 20 and 4.
-    """
-    src = str(source)
-    if src.startswith("openai:"):
-        name = src.split(":", 1)[1]
-        if name not in OPENAI_NAMES:
-            raise CheckpointError(f"{src}: unknown OpenAI model; choose one of {[f'openai:{n}' for n in OPENAI_NAMES]}")
-        import open_clip
-
-        try:
-            reference = open_clip.create_model(OPENAI_NAMES[name], pretrained="openai")
-        except RuntimeError as err:
-            raise CheckpointError(f"{src}: OpenAI weights could not be downloaded ({err}); pass a local state dict instead") from err
-        state = reference.state_dict()
-        meta = {}
-    else:
-        path = Path(src)
-        if not path.exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", src):
-            path = _hub_file(src)
-        state = load_state_dict_file(path)
-        side = sidecar_path(path)
-        meta = json.loads(side.read_text()) if side.exists() else {}
-    keep = keep if keep is not None else meta.get("keep")
-    ratio = ratio if ratio is not None else meta.get("ratio", 4)
-    model = model_from_state_dict(state, keep=keep, ratio=ratio, stretch=stretch, source=src)
-    model = model.to(device).eval()
-    return model, make_preprocess(model.image_size)

@@ -2,9 +2,9 @@
 
 This is what ``make book`` and the book test run::
 
-    python -m dgtrs_lib.runner --profile auto --book      # every notebook, then the HTML book
-    python -m dgtrs_lib.runner --profile smoke --only 09   # one notebook (name or number prefix)
-    python -m dgtrs_lib.runner --profile cpu --book --skip-exec   # rebuild HTML from existing copies
+    python -m dgtrs_lib.publishing.runner --profile auto --book      # every notebook, then the HTML book
+    python -m dgtrs_lib.publishing.runner --profile smoke --only 09   # one notebook (name or number prefix)
+    python -m dgtrs_lib.publishing.runner --profile cpu --book --skip-exec   # rebuild HTML from existing copies
 
 Steps, in order:
 
@@ -44,7 +44,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .profiles import repo_root, resolve_profile, results_dir, set_offline
+from dgtrs_lib.env import repo_root, results_dir, set_offline
+from dgtrs_lib.profiles import get_profile, resolve_profile
 
 TIMES_CSV = "notebook_times.csv"
 CSV_FIELDS = ("notebook", "profile", "status", "wall_s", "peak_rss_mb", "failed_cell",
@@ -270,7 +271,6 @@ def _running_cell(out_path: Path) -> str:
 
 # Per-cell time limits (seconds) by profile: a hung cell fails, naming itself, instead of hanging
 # the run; gpu has none (training a ViT may take hours). --timeout overrides.
-DEFAULT_TIMEOUTS = {"smoke": 900, "cpu": 7200, "gpu": None}
 
 
 def _write_times(path: Path, runs: list[NotebookRun]) -> None:
@@ -330,7 +330,7 @@ def _run(profile, notebooks, only, root, build_dir, timeout, log_output, keep_go
             echo(f"note: {extra.name} is not in _toc.yml, so it is not run (add one line to _toc.yml)")
     nbs = select(notebooks, only)
     if timeout is None:
-        timeout = DEFAULT_TIMEOUTS.get(profile)
+        timeout = get_profile(profile).notebook_timeout_s
     out_dir = executed_dir(profile, build_dir or root / "_build")
     csv_path = out_dir / TIMES_CSV
     runs: list[NotebookRun] = []
@@ -439,7 +439,7 @@ def build_book(profile: str = "auto", *, root: Path | None = None,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m dgtrs_lib.runner",
+        prog="python -m dgtrs_lib.publishing.runner",
         description="Execute the book's notebooks (in _toc.yml order) with papermill and "
                     "optionally build the Jupyter Book from the executed copies.")
     parser.add_argument("--profile", default="auto",
@@ -474,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
             html = build_book(profile, root=root, build_dir=build_dir)
             print(f"book built: {html / 'index.html'}")
             if args.browser_check:
-                from .browser_check import check_book
+                from dgtrs_lib.publishing.browser_check import check_book
 
                 report = check_book(html, root=root)
                 print(report.summary())

@@ -9,7 +9,7 @@ reads a fraction of a long remote-sensing description.
 
 ``pad_to_longest=True`` trims the padding to the batch's longest sequence (per-batch dynamic
 padding): a 12-token short caption then costs 12 positions, not 248. Models built by
-``dgtrs_lib.model`` accept any length up to their context; the EOT token is still found by argmax.
+``dgtrs_lib.model.longclip`` accept any length up to their context; the EOT token is still found by argmax.
 """
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ paper.md section 6.4):
 Scales for the CPU miniature: its encoder sees 64 px and our synthetic scenes are 320-512 px, so
 the reference geometry is scaled by 1/4: scales (64, 128, 192) for (256, 512, 768), and the blur
 kernel scales with the smallest scale, ``scaled_kernel(scales) = odd(round(251 * s_min / 256))``
-(63 for the miniature). The SLM metric constants are *not* rescaled (``dgtrs_lib.metrics``).
+(63 for the miniature). The SLM metric constants are *not* rescaled (``dgtrs_lib.evaluation.metrics``).
 """
 from __future__ import annotations
 
@@ -292,7 +292,7 @@ def heatmap(model, image, caption: str | None = None, *, text_feature: torch.Ten
             tokenizer=None, preprocess=None, scales: Sequence[int] = REFERENCE_SCALES,
             tile_mode: str = "fast", batch_size: int = 64, progress: bool = False) -> np.ndarray:
     """The raw SeLo heat map (pixel-wise mean tile cosine, float64 [H, W]) of ``caption``."""
-    from .zeroshot import encode_texts
+    from dgtrs_lib.evaluation.zeroshot import encode_texts
 
     arr = _to_array(image)
     if text_feature is None:
@@ -346,8 +346,8 @@ def evaluate_selo(model, samples, *, preprocess=None, tokenizer=None, scales: Se
     """
     from tqdm.auto import tqdm
 
-    from .metrics import mean_selo_metrics, selo_metrics
-    from .zeroshot import encode_texts
+    from dgtrs_lib.evaluation.metrics import mean_selo_metrics, selo_metrics
+    from dgtrs_lib.evaluation.zeroshot import encode_texts
 
     samples = list(samples)
     if not samples:

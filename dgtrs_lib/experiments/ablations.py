@@ -11,8 +11,8 @@ ablation tables are not public) that
   beats a fixed weighting.
 
 The study (issue #7) runs on the embedded SynDG-RS data with the miniature pipeline
-(``dgtrs_lib.pipeline``): for each seed, one stage-1 model (short-caption pre-training, 32-token
-context), then these configurations, each evaluated by ``dgtrs_lib.evaluate`` on all four tasks:
+(``dgtrs_lib.experiments.pipeline``): for each seed, one stage-1 model (short-caption pre-training, 32-token
+context), then these configurations, each evaluated by ``dgtrs_lib.evaluation.evaluate`` on all four tasks:
 
 ====  =====================================================================
 a     base: stage 1 only, base context (long descriptions truncated to 32 tokens)
@@ -32,7 +32,7 @@ metric is positive for every seed; "mixed" when the mean difference is positive 
 seed agrees; otherwise "does not hold". Nothing in the evaluation is tuned to any configuration.
 
 Resumable: each (configuration, seed) writes its evaluation file under
-``results/<profile>/ablations/``; a re-run skips what exists. ``python -m dgtrs_lib.ablations``.
+``results/<profile>/ablations/``; a re-run skips what exists. ``python -m dgtrs_lib.experiments.ablations``.
 """
 from __future__ import annotations
 
@@ -45,8 +45,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .checkpoint import atomic_write_text
-from .profiles import resolve_profile, results_dir
+from dgtrs_lib.io import atomic_write_text
+from dgtrs_lib.env import results_dir
+from dgtrs_lib.profiles import get_profile, resolve_profile
 
 # The columns of the study: (task, dataset, metric) -> label. Each task's headline metric on the
 # generated data, and on the real Sentinel-2 imagery where the task applies to it.
@@ -95,15 +96,11 @@ TIE = 1e-6  # differences smaller than this are ties (identical predictions), ne
 # Fine-tuning steps per configuration in the study (None: the profile's pipeline setting). The cpu
 # study trains 8 fine-tuned configurations x 3 seeds within an hour on 2 cores, so each gets 150
 # steps (the main pipeline: 400); every configuration gets the same budget.
-STEPS = {"smoke": None, "cpu": 150, "gpu": None}
-
-SEEDS = {"smoke": (0, 1), "cpu": (0, 1, 2), "gpu": (0,)}  # smoke: two seeds keep CI short and still give a spread
-
-
 def _model_for(variant: Variant, profile: str, seed: int, steps: int | None):
     """(model, preprocess, description) of one configuration, training what is missing."""
-    from .checkpoint import load_model, make_preprocess
-    from .pipeline import finetune_variant, load_stage1, pretrain_stage1
+    from dgtrs_lib.model.sources import load_model
+    from dgtrs_lib.model.transforms import make_preprocess
+    from dgtrs_lib.experiments.pipeline import finetune_variant, load_stage1, pretrain_stage1
 
     stage1 = pretrain_stage1(profile, seed)
     if variant.finetune is None:
@@ -116,8 +113,8 @@ def _model_for(variant: Variant, profile: str, seed: int, steps: int | None):
 
 def run_one(variant: Variant, profile: str, seed: int, *, steps: int | None = None, tasks=None) -> list[dict]:
     """Evaluate one (configuration, seed), cached in ``results/<profile>/ablations/``."""
-    from .evaluate import TASKS, evaluate
-    from .tokenizer import TruncationWarning
+    from dgtrs_lib.evaluation.evaluate import TASKS, evaluate
+    from dgtrs_lib.model.tokenizer import TruncationWarning
 
     out = results_dir(profile) / "ablations" / f"{variant.key}-s{seed}.json"
     if out.exists():
@@ -130,7 +127,7 @@ def run_one(variant: Variant, profile: str, seed: int, *, steps: int | None = No
                      tasks=tasks or TASKS, profile=profile, out=out, run=f"ablation-{variant.key}-s{seed}", progress=False)
         doc = json.loads(out.read_text())  # as written (JSON-clean), plus what trained the model
         doc["model"].update(info)
-        atomic_write_text(json.dumps(doc, indent=2), out)
+        atomic_write_text(out, json.dumps(doc, indent=2))
     return [{**r, "config": variant.key, "seed": seed} for r in doc["results"]]
 
 
@@ -177,12 +174,12 @@ def claim_table(rows: list[dict]) -> list[dict]:
 def run_ablations(profile: str | None = None, seeds=None, variants=None, *, steps: int | None = None,
                   tasks=None, progress: bool = True) -> dict:
     """Run (or resume) the study; write ``results/<profile>/ablations.json`` (+ CSV); return it."""
-    from .pipeline import MODEL, STAGE1, STAGE2, STRETCH
-    from .results import results_doc, write_results
+    from dgtrs_lib.results import results_doc, write_results
 
-    profile = resolve_profile(profile)
-    seeds = tuple(seeds) if seeds is not None else SEEDS[profile]
-    steps = steps if steps is not None else STEPS[profile]
+    prof = get_profile(profile)
+    profile = prof.name
+    seeds = tuple(seeds) if seeds is not None else prof.ablation_seeds
+    steps = steps if steps is not None else prof.ablation_steps
     chosen = [VARIANT_BY_KEY[k] for k in variants] if variants else list(VARIANTS)
     rows, timings = [], {}
     from tqdm.auto import tqdm
@@ -195,11 +192,11 @@ def run_ablations(profile: str | None = None, seeds=None, variants=None, *, step
         timings[f"{variant.key}-s{seed}"] = round(time.time() - t0, 1)
     summary, claims = summarize(rows), claim_table(rows)
     protocol = {"variants": {v.key: {"label": v.label, "finetune": v.finetune} for v in chosen}, "seeds": list(seeds),
-                "stage1": STAGE1.get(profile), "stage2": STAGE2.get(profile), "steps_override": steps,
-                "model": MODEL[profile], "stretch": STRETCH[MODEL[profile]], "headline": [list(k) + [v] for k, v in HEADLINE.items()],
+                "stage1": dict(prof.stage1) if prof.stage1 else None, "stage2": dict(prof.stage2),
+                "steps_override": steps, "model": prof.model, "stretch": {"keep": prof.keep, "ratio": prof.ratio}, "headline": [list(k) + [v] for k, v in HEADLINE.items()],
                 "claim_rule": f"holds: paired difference > {TIE} for every seed; mixed: mean difference > {TIE} only; else does not hold",
-                "evaluation": "dgtrs_lib.evaluate defaults (SynDG-RS test, Sentinel-2 patches, SynDG + Sentinel SeLo)"}
-    doc = results_doc("ablations", profile, rows, model={"name": MODEL[profile], "study": "ablations"},
+                "evaluation": "dgtrs_lib.evaluation.evaluate defaults (SynDG-RS test, Sentinel-2 patches, SynDG + Sentinel SeLo)"}
+    doc = results_doc("ablations", profile, rows, model={"name": prof.model, "study": "ablations"},
                       protocol=protocol, summary=summary, claims=claims, timings_s=timings,
                       wall_s=round(time.time() - t_all, 1))
     doc["path"] = str(write_results(doc, results_dir(profile) / "ablations.json"))
@@ -208,7 +205,7 @@ def run_ablations(profile: str | None = None, seeds=None, variants=None, *, step
 
 def load_ablations(profile: str) -> dict | None:
     """The latest study of ``profile``, else the maintainers' committed reference run, else None."""
-    from .profiles import repo_root
+    from dgtrs_lib.env import repo_root
 
     for path in (results_dir(profile) / "ablations.json", repo_root() / "results" / "reference" / f"ablations-{profile}.json"):
         if path.exists():
@@ -235,9 +232,9 @@ def main(argv=None) -> None:
     p.add_argument("--profile", default=None, help="smoke | cpu (default: DGTRS_PROFILE or auto)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default: 0 1 2)")
     p.add_argument("--variants", nargs="+", default=None, choices=list(VARIANT_BY_KEY), help="subset of configurations")
-    p.add_argument("--steps", type=int, default=None, help="fine-tuning steps per configuration (default: STEPS[profile])")
+    p.add_argument("--steps", type=int, default=None, help="fine-tuning steps per configuration (default: the profile's ablation_steps)")
     args = p.parse_args(argv)
-    from .profiles import set_offline
+    from dgtrs_lib.env import set_offline
 
     set_offline()
     doc = run_ablations(args.profile, args.seeds, args.variants, steps=args.steps)

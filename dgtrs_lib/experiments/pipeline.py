@@ -6,22 +6,22 @@ context), stretches its text positions with Long-CLIP's KPS to 248, and fine-tun
 we replay the same three stages at miniature scale on the embedded SynDG-RS data
 (``dgtrs_lib.data.syndg``):
 
-1. **stage 1** -- a ``tiny`` CLIP (``dgtrs_lib.model``) trained from scratch on SHORT captions
+1. **stage 1** -- a ``tiny`` CLIP (``dgtrs_lib.model.longclip``) trained from scratch on SHORT captions
    only with a 32-token context: the stand-in for OpenAI CLIP. Reusable per seed.
 2. **stretch** -- KPS (keep 8, ratio 4: 32 -> 104 tokens) or the naive linear stretch.
-3. **stage 2** -- dual-granularity fine-tuning (``dgtrs_lib.train``) with a DGCL schedule.
+3. **stage 2** -- dual-granularity fine-tuning (``dgtrs_lib.training.trainer``) with a DGCL schedule.
 
 Profiles: ``smoke`` (seconds per stage, CI), ``cpu`` (the whole pipeline in minutes on 2 cores),
 ``gpu`` (ViT-B/16 from OpenAI weights + KPS at 248 tokens, Long-CLIP's recipe, on a real
 dual-granularity dataset read by ``dgtrs_lib.data.loaders``; set ``DGTRS_GPU_DATA``).
 
 After each stage a quick held-out check (validation split): retrieval R@1/R@5 image<->long and
-image<->short with ``dgtrs_lib.metrics.retrieval_metrics``. Results go to
+image<->short with ``dgtrs_lib.evaluation.metrics.retrieval_metrics``. Results go to
 ``results/<profile>/pipeline.json`` (+ CSV), checkpoints to ``artifacts/<profile>/pipeline/``.
 
 For ablations (issue #7): :func:`pretrain_stage1` (one per seed, cached) and
 :func:`finetune_variant` (schedule, stretch mode, PCA on/off, seed, steps -> checkpoint path).
-Launch several processes with ``torchrun --nproc_per_node N -m dgtrs_lib.pipeline --profile gpu``.
+Launch several processes with ``torchrun --nproc_per_node N -m dgtrs_lib.experiments.pipeline --profile gpu``.
 """
 from __future__ import annotations
 
@@ -35,37 +35,16 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import atomic_write_text, load_model, make_preprocess
-from .losses import dist_info
-from .model import create_model, stretch_model
-from .profiles import artifacts_dir, resolve_profile, results_dir
-from .results import results_doc
-from .results import write_results as _write
-from .train import FINAL_FILE, PairData, TrainConfig, read_metrics, train
-
-# ----------------------------------------------------------------------------- profiles
-STAGE1 = {  # short-caption pre-training of the miniature (from scratch: higher lr, CLIP's 1/0.07)
-    "smoke": dict(steps=6, batch_size=32, lr=5e-4, warmup_steps=2, weight_decay=0.1),
-    # 150 steps: the short-caption loss reaches its class-level floor (about ln 13: short captions are
-    # class-level) by step ~50 of 450 in the first measured run, so longer stage 1 buys nothing.
-    "cpu": dict(steps=150, batch_size=128, lr=5e-4, warmup_steps=15, weight_decay=0.1),
-}
-STAGE2 = {  # dual-granularity fine-tuning
-    "smoke": dict(steps=6, batch_size=32, lr=1e-4, warmup_steps=2),
-    # 400 steps x 64 pairs = about 4 epochs of SynDG-RS train: the fine image detail that long
-    # descriptions name is learned here, not in stage 1 (160 steps gave long R@1 3.2 %).
-    "cpu": dict(steps=400, batch_size=64, lr=1e-4, warmup_steps=40),
-    # Long-CLIP's recipe (anchors.md section 2): lr 1e-6, wd 1e-2, 200 warm-up steps, logit scale ln 100,
-    # 128 pairs per GPU; bf16 autocast. steps: about 6 epochs of a 200k-pair set on 8 GPUs.
-    "gpu": dict(steps=1200, batch_size=128, lr=1e-6, warmup_steps=200, weight_decay=1e-2, precision="auto"),
-}
-MODEL = {"smoke": "tiny", "cpu": "tiny", "gpu": "ViT-B-16"}
-STRETCH = {"tiny": dict(keep=8, ratio=4), "ViT-B-16": dict(keep=20, ratio=4)}
-EVAL_LIMIT = {"smoke": 64, "cpu": None, "gpu": 1000}
-# gpu data: a Hub id / local folder readable by dgtrs_lib.data.loaders.load_dual_hf, with column names.
-GPU_DATA_DEFAULT = dict(source="ZhenShiL/MGRS-200k", long_column="detailed_caption", short_column="brief_caption",
-                        image_column="image")
-
+from dgtrs_lib.io import atomic_write_text
+from dgtrs_lib.model.sources import load_model
+from dgtrs_lib.model.transforms import make_preprocess
+from dgtrs_lib.training.losses import dist_info
+from dgtrs_lib.model.longclip import create_model, stretch_model
+from dgtrs_lib.env import artifacts_dir, results_dir
+from dgtrs_lib.profiles import get_profile, resolve_profile
+from dgtrs_lib.results import results_doc
+from dgtrs_lib.results import write_results as _write
+from dgtrs_lib.training.trainer import FINAL_FILE, PairData, TrainConfig, read_metrics, train
 
 def pipeline_dir(profile: str) -> Path:
     return artifacts_dir(profile) / "pipeline"
@@ -87,16 +66,16 @@ def _images_tensor(ds, preprocess) -> torch.Tensor:
 
 @lru_cache(maxsize=8)
 def _syndg_split(profile: str, split: str, image_size: int):
-    from .data.syndg import load_syndg
+    from dgtrs_lib.data.syndg import load_syndg
 
     ds = load_syndg(profile)[split]
     return _images_tensor(ds, make_preprocess(image_size)), list(ds["long_caption"]), list(ds["short_caption"])
 
 
 def _gpu_dataset(split: str):
-    from .data.loaders import load_dual_hf
+    from dgtrs_lib.data.loaders import load_dual_hf
 
-    spec = dict(GPU_DATA_DEFAULT)
+    spec = dict(get_profile("gpu").gpu_data)
     if os.environ.get("DGTRS_GPU_DATA"):
         spec.update(json.loads(os.environ["DGTRS_GPU_DATA"]) if os.environ["DGTRS_GPU_DATA"].startswith("{")
                     else {"source": os.environ["DGTRS_GPU_DATA"]})
@@ -147,12 +126,12 @@ def retrieval_check(model, profile: str, split: str = "validation", device="cpu"
 
     The text side is tokenised at the model's own context (a 32-token stage-1 model reads only
     the first 32 tokens of a long caption -- which is the point of stretching it)."""
-    from .metrics import retrieval_metrics
+    from dgtrs_lib.evaluation.metrics import retrieval_metrics
 
-    limit = EVAL_LIMIT.get(profile) if limit == -1 else limit
+    limit = get_profile(profile).heldout_limit if limit == -1 else limit
     import warnings
 
-    from .tokenizer import TruncationWarning
+    from dgtrs_lib.model.tokenizer import TruncationWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TruncationWarning)
@@ -199,10 +178,8 @@ def shared_caption_recall(image_features, text_features, caption_of, ks=(1, 5)) 
 
 
 # ----------------------------------------------------------------------------- stages
-def _config(table: dict, profile: str, **overrides) -> TrainConfig:
-    if profile not in table:
-        raise ValueError(f"profile {profile!r} has no entry here; expected one of {sorted(table)}")
-    kw = dict(table[profile])
+def _config(table, **overrides) -> TrainConfig:
+    kw = dict(table)
     kw.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(**kw)
 
@@ -228,9 +205,9 @@ def pretrain_stage1(profile: str | None = None, seed: int = 0, *, steps: int | N
     if (out / FINAL_FILE).exists():
         return out / FINAL_FILE
     torch.manual_seed(seed)
-    model = create_model(MODEL[profile])
+    model = create_model(get_profile(profile).model)
     data = load_pairs(profile, "train", model.context_length, model.image_size, short_only=True)
-    cfg = _config(STAGE1, profile, steps=steps, schedule="short_only", seed=seed, init_logit_scale=math.log(1 / 0.07))
+    cfg = _config(get_profile(profile).stage1, steps=steps, schedule="short_only", seed=seed, init_logit_scale=math.log(1 / 0.07))
     res = train(model, data, cfg, out, device=device, save_metadata={"stage": "stage1", "profile": profile, "seed": seed})
     return res.final
 
@@ -247,7 +224,7 @@ def finetune_variant(profile: str | None = None, stage1: str | os.PathLike | Non
                      device: str | None = None, evaluate: bool = True) -> Path:
     """Stage 2 for ONE variant: stretch the stage-1 model and fine-tune it with DGCL.
 
-    Knobs: ``schedule`` (a ``dgtrs_lib.curriculum`` name), ``stretch`` ("kps" | "linear"),
+    Knobs: ``schedule`` (a ``dgtrs_lib.training.curriculum`` name), ``stretch`` ("kps" | "linear"),
     ``pca`` (False: the DGTRS loss as released; True: Long-CLIP's PCA-32 + label smoothing 0.1),
     ``seed`` (data order; stage 1 of the same seed unless ``stage1`` is given), ``steps``.
     Returns the fine-tuned checkpoint (loaded from disk when it already exists); the held-out
@@ -260,19 +237,19 @@ def finetune_variant(profile: str | None = None, stage1: str | os.PathLike | Non
     if final.exists():
         return final
     base = load_stage1(stage1)
-    spec = STRETCH[MODEL[profile]]
+    spec = get_profile(profile).stretch
     model = stretch_model(base, keep=spec["keep"], ratio=spec["ratio"], mode=stretch)
     data = load_pairs(profile, "train", model.context_length, model.image_size)
-    cfg = _config(STAGE2, profile, steps=steps, schedule=schedule, seed=seed, loss="longclip" if pca else "dgtrs",
+    cfg = _config(get_profile(profile).stage2, steps=steps, schedule=schedule, seed=seed, loss="longclip" if pca else "dgtrs",
                   schedule_kwargs=schedule_kwargs or {})
     meta = {"stage": "stage2", "profile": profile, "stage1": str(stage1), "stretch": stretch, "pca": pca, "seed": seed,
             "ratio": spec["ratio"], "base_context": base.context_length}
     res = train(model, data, cfg, out, device=device, save_metadata=meta)
     if evaluate and _is_rank0():
         metrics = retrieval_check(model, profile, device=device or _eval_device())
-        atomic_write_text(json.dumps({"variant": out.name, **meta, "schedule": schedule, "steps": cfg.steps,
-                                      "train_wall_s": round(res.wall_s, 1), "validation": metrics}, indent=2),
-                          out / "eval.json")
+        atomic_write_text(out / "eval.json",
+                          json.dumps({"variant": out.name, **meta, "schedule": schedule, "steps": cfg.steps,
+                                      "train_wall_s": round(res.wall_s, 1), "validation": metrics}, indent=2))
     return res.final
 
 
@@ -315,7 +292,7 @@ def run_pipeline(profile: str | None = None, seed: int = 0, schedule: str = "def
     if _is_rank0():
         base = load_stage1(stage1)
         checks["stage1"] = retrieval_check(base, profile, device=device or _eval_device())
-        spec = STRETCH[MODEL[profile]]
+        spec = get_profile(profile).stretch
         checks["stretched"] = retrieval_check(stretch_model(base, keep=spec["keep"], ratio=spec["ratio"]), profile,
                                               device=device or _eval_device())
     t1 = time.time()
@@ -334,13 +311,15 @@ def run_pipeline(profile: str | None = None, seed: int = 0, schedule: str = "def
             times[f"{stage}_steps_s"] = round(sum(r["time_s"] for r in read_metrics(metrics)), 1)
     summary = {"profile": profile, "seed": seed, "schedule": schedule, "final": str(final), "times": times,
                "validation": checks}
-    atomic_write_text(json.dumps(summary, indent=2), final.parent / "eval.json")
+    atomic_write_text(final.parent / "eval.json", json.dumps(summary, indent=2))
     rows = [r for stage, c in checks.items() for r in _rows(c, stage, seed)]
     rows += [{"task": "training", "dataset": "syndg-train", "metric": f"wall_{k}", "value": v, "seed": seed}
              for k, v in times.items()]
     write_results(profile, "pipeline", rows,
-                  model={"name": MODEL[profile], **STRETCH[MODEL[profile]], "checkpoint": str(final)},
-                  protocol={"stage1": STAGE1.get(profile, "openai"), "stage2": STAGE2[profile], "schedule": schedule,
+                  model={"name": get_profile(profile).model, "keep": get_profile(profile).keep,
+                         "ratio": get_profile(profile).ratio, "checkpoint": str(final)},
+                  protocol={"stage1": dict(get_profile(profile).stage1 or {}) or "openai",
+                            "stage2": dict(get_profile(profile).stage2), "schedule": schedule,
                             "eval": "validation split, one caption per image, R@1/R@5 in percent"})
     return summary
 

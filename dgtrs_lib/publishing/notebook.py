@@ -12,7 +12,8 @@ import platform
 import time
 from dataclasses import dataclass, field
 
-from .profiles import resolve_profile, set_offline
+from dgtrs_lib.env import set_offline
+from dgtrs_lib.profiles import resolve_profile
 
 
 @dataclass

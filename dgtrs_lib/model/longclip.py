@@ -28,31 +28,8 @@ from open_clip.model import CLIP
 from open_clip.transformer import text_global_pool
 from torch import nn
 
-from .kps import kps_length, linear_stretch_positional_embedding, stretch_positional_embedding
-
-MODEL_CONFIGS: dict[str, dict] = {
-    "ViT-B-16": dict(
-        embed_dim=512,
-        vision_cfg=dict(image_size=224, layers=12, width=768, patch_size=16, head_width=64),
-        text_cfg=dict(context_length=77, vocab_size=49408, width=512, heads=8, layers=12),
-        keep=20, ratio=4,
-    ),
-    "ViT-L-14": dict(
-        embed_dim=768,
-        vision_cfg=dict(image_size=224, layers=24, width=1024, patch_size=14, head_width=64),
-        text_cfg=dict(context_length=77, vocab_size=49408, width=768, heads=12, layers=12),
-        keep=20, ratio=4,
-    ),
-    # The miniature: every head is 64 wide, as in OpenAI's models, so the architecture can be read
-    # back from a state dict's shapes alone (official loaders infer heads = width // 64).
-    "tiny": dict(
-        embed_dim=128,
-        vision_cfg=dict(image_size=64, layers=3, width=128, patch_size=8, head_width=64),
-        text_cfg=dict(context_length=32, vocab_size=49408, width=128, heads=2, layers=3),
-        keep=8, ratio=4,
-    ),
-}
-
+from dgtrs_lib.model.configs import MODEL_CONFIGS
+from dgtrs_lib.model.kps import kps_length, linear_stretch_positional_embedding, stretch_positional_embedding
 
 class DynamicCLIP(CLIP):
     """open_clip ``CLIP`` (QuickGELU) whose ``encode_text`` takes any token length <= context."""

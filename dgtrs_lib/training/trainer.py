@@ -8,8 +8,8 @@ DGTRS released no training code):
   eps 1e-8; the learning rate follows ``cosine_lr``: linear warm-up ``base*(step+1)/warmup``, then
   half-cosine to 0. GPU default (``TrainConfig()``): lr 1e-6, wd 1e-2, 200 warm-up steps, logit
   scale re-initialised to ln 100 and clamped to [0, ln 100] after each step (CLIP's clip).
-* loss ``w_long(t) * L_long + w_short(t) * L_short`` (``dgtrs_lib.losses``) with the weights of a
-  curriculum ``dgtrs_lib.curriculum.Schedule``; a branch with weight 0 is not even encoded.
+* loss ``w_long(t) * L_long + w_short(t) * L_short`` (``dgtrs_lib.training.losses``) with the weights of a
+  curriculum ``dgtrs_lib.training.curriculum.Schedule``; a branch with weight 0 is not even encoded.
 * bf16 autocast where supported (``precision="auto"``: bf16 on CUDA, fp32 on CPU), gradient
   accumulation (each micro-batch is its own contrastive problem, as in open_clip without
   feature caching).
@@ -19,7 +19,7 @@ DGTRS released no training code):
   comes from a generator seeded with ``seed`` and ``e``, and a global batch of ``B * world``
   indices is split rank by rank (``drop_last``: every rank gets exactly ``B``).
 * outputs in ``out_dir``: ``metrics.jsonl`` (one line per step: lr, losses, weights, logit scale,
-  pairs/s), ``final.pt`` in the official DGTRS format (``dgtrs_lib.checkpoint.save_official``),
+  pairs/s), ``final.pt`` in the official DGTRS format (``dgtrs_lib.model.checkpoint.save_official``),
   ``step_<N>.pt`` every ``ckpt_every`` steps, and ``train_state.pt`` (weights, optimizer, step, RNG
   states), all written atomically. ``train(..., resume=True)`` continues from ``train_state.pt``
   and ends with weights bitwise equal to an uninterrupted run with the same seed.
@@ -44,10 +44,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import CheckpointError, atomic_save, save_official
-from .curriculum import get_schedule
-from .losses import DualGranularityLoss, dist_info
-from .tokenizer import tokenize
+from dgtrs_lib.io import append_jsonl, atomic_save, read_jsonl, write_jsonl
+from dgtrs_lib.model.checkpoint import CheckpointError, save_official
+from dgtrs_lib.training.curriculum import get_schedule
+from dgtrs_lib.training.losses import DualGranularityLoss, dist_info
+from dgtrs_lib.model.tokenizer import tokenize
 
 STATE_FILE = "train_state.pt"
 FINAL_FILE = "final.pt"
@@ -311,13 +312,13 @@ def train(model: nn.Module, data: PairData, cfg: TrainConfig, out_dir: str | os.
 
     if rank == 0:  # keep the metrics of the steps that the state file covers, drop the rest
         kept = [r for r in read_metrics(metrics_path) if r["step"] < start] if (resume and metrics_path.exists()) else []
-        _write_jsonl(metrics_path, kept)
+        write_jsonl(metrics_path, kept)
 
     def save_state(step: int) -> None:
         if rank == 0:
-            atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                         "rng": _rng_state(), "resume_key": key, "config": json.loads(json.dumps(asdict(cfg)))},
-                        state_path)
+            atomic_save(state_path, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                                     "rng": _rng_state(), "resume_key": key,
+                                     "config": json.loads(json.dumps(asdict(cfg)))})
         if world > 1:
             torch.distributed.barrier()
 
@@ -366,7 +367,7 @@ def train(model: nn.Module, data: PairData, cfg: TrainConfig, out_dir: str | os.
                   "w_long": w_long, "w_short": w_short, "logit_scale": round(model.logit_scale.exp().item(), 4),
                   "pairs_per_s": round(cfg.batch_size * cfg.accum_steps * world / dt, 2), "time_s": round(dt, 4)}
         if rank == 0:
-            _append_jsonl(metrics_path, record)
+            append_jsonl(metrics_path, record)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.3f}", w=f"{w_long:.2f}/{w_short:.2f}")
@@ -397,28 +398,9 @@ def _round(x: float) -> float | None:
 
 
 # ----------------------------------------------------------------------------- metrics
-def _append_jsonl(path: Path, record: dict) -> None:
-    with open(path, "a") as fh:
-        fh.write(json.dumps(record) + "\n")
-
-
-def _write_jsonl(path: Path, records: list[dict]) -> None:
-    from .checkpoint import atomic_write_text
-
-    atomic_write_text("".join(json.dumps(r) + "\n" for r in records), path)
-
-
 def read_metrics(path: str | os.PathLike) -> list[dict]:
     """The records of a ``metrics.jsonl`` (a torn last line from a crash is skipped)."""
-    records = []
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return records
+    return read_jsonl(path)
 
 
 def plot_metrics(metrics, title: str = "", smooth: int = 1):

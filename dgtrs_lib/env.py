@@ -1,0 +1,75 @@
+"""Where files go and whether the Hub may be reached: project paths and the offline switch.
+
+Paths (artifacts = checkpoints, results = JSON/CSV, cache = generated datasets) default to folders
+in the repository root and can be moved with ``DGTRS_ARTIFACTS``, ``DGTRS_RESULTS`` and
+``DGTRS_CACHE``. Everything runs offline unless ``DGTRS_ONLINE=1``: ``set_offline()`` sets the
+Hugging Face offline variables (without them, one Hub lookup on a machine with no network waits
+minutes before failing; see the ``HF_HUB_OFFLINE`` entry of huggingface_hub's environment-variable
+reference), and ``require_online(what)`` is the one guard every download passes.
+Importing this module does not import torch.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+class OfflineError(RuntimeError):
+    """A download was asked for while the run is offline."""
+
+
+def is_online() -> bool:
+    return os.environ.get("DGTRS_ONLINE", "0") == "1" and os.environ.get("HF_HUB_OFFLINE", "0") != "1"
+
+
+def set_offline(force: bool = False) -> bool:
+    """Set the HF offline variables unless ``DGTRS_ONLINE=1``; return True if offline."""
+    if os.environ.get("DGTRS_ONLINE", "0") == "1" and not force:
+        return False
+    for var in OFFLINE_VARS:
+        os.environ.setdefault(var, "1")
+    return True
+
+
+def require_online(what: str, alternative: str = "pass a local file instead") -> None:
+    """Raise ``OfflineError`` naming ``what`` unless downloads are allowed."""
+    if not is_online():
+        raise OfflineError(f"{what}: downloading needs network access and this run is offline; set DGTRS_ONLINE=1 "
+                           f"(and unset HF_HUB_OFFLINE) on a machine with internet, or {alternative}")
+
+
+def repo_root() -> Path:
+    """The checkout this package lives in (the folder holding ``pyproject.toml``), else the cwd."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").exists() and (here / "dgtrs_lib").is_dir():
+        return here
+    return Path.cwd()
+
+
+def _mk(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _dir(env: str, default: str) -> Path:
+    return _mk(Path(os.environ.get(env) or repo_root() / default))
+
+
+def artifacts_dir(profile=None) -> Path:
+    """Checkpoints and training logs: ``artifacts/<profile>/``."""
+    base = _dir("DGTRS_ARTIFACTS", "artifacts")
+    return _mk(base / str(profile)) if profile else base
+
+
+def results_dir(profile=None) -> Path:
+    """Machine-readable results (JSON/CSV): ``results/<profile>/``."""
+    base = _dir("DGTRS_RESULTS", "results")
+    return _mk(base / str(profile)) if profile else base
+
+
+def cache_dir(name: str | None = None) -> Path:
+    """Generated datasets and other caches: ``.cache/<name>/``."""
+    base = _dir("DGTRS_CACHE", ".cache")
+    return _mk(base / name) if name else base

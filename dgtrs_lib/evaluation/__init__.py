@@ -1,0 +1,3 @@
+"""The evaluation layer: retrieval, zero-shot classification and semantic-localization metrics and
+their runners, and the four-task entry point (``evaluate``). It takes an explicit model or model
+source; it never trains and never changes the environment."""
