@@ -54,6 +54,11 @@ def load_model(source: str | os.PathLike, device: str = "cpu", *, keep: int | No
     implementation does. ``keep``/``ratio`` default to the sidecar's values, else 20 and 4.
     """
     src = str(source)
+    from dgtrs_lib.model.hf import is_hf_folder, load_hf_folder
+
+    if is_hf_folder(src):  # a transformers CLIP folder (our export, or a community conversion)
+        model = load_hf_folder(src, keep=keep, ratio=ratio, stretch=stretch).to(device).eval()
+        return model, make_preprocess(model.image_size)
     if src.startswith("openai:"):
         name = src.split(":", 1)[1]
         if name not in OPENAI_NAMES:
