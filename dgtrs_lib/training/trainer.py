@@ -23,7 +23,7 @@ DGTRS released no training code):
   ``step_<N>.pt`` every ``ckpt_every`` steps, and ``train_state.pt`` (weights, optimizer, step, RNG
   states), all written atomically. ``train(..., resume=True)`` continues from ``train_state.pt``
   and ends with weights bitwise equal to an uninterrupted run with the same seed.
-* several processes: launch with ``torchrun`` (``setup_distributed`` reads its environment;
+* several processes: launch with ``torchrun`` (``dgtrs_lib.training.distributed.setup_distributed`` reads its environment;
   gloo on CPU, nccl on GPU); the model is wrapped in DDP, negatives are gathered with gradient,
   and the averaged gradient equals the one-process gradient of the same global batch.
 """
@@ -47,7 +47,8 @@ from torch import nn
 from dgtrs_lib.io import append_jsonl, atomic_save, read_jsonl, write_jsonl
 from dgtrs_lib.model.checkpoint import CheckpointError, save_official
 from dgtrs_lib.training.curriculum import get_schedule
-from dgtrs_lib.training.losses import DualGranularityLoss, dist_info
+from dgtrs_lib.training.distributed import setup_distributed
+from dgtrs_lib.training.losses import DualGranularityLoss
 from dgtrs_lib.model.tokenizer import tokenize
 
 STATE_FILE = "train_state.pt"
@@ -179,27 +180,6 @@ class DualEncoder(nn.Module):
         long = F.normalize(self.model.encode_text(long_tokens), dim=-1) if long_tokens is not None else None
         short = F.normalize(self.model.encode_text(short_tokens), dim=-1) if short_tokens is not None else None
         return image, long, short, self.model.logit_scale
-
-
-# ----------------------------------------------------------------------------- distributed
-def setup_distributed(device: torch.device | str | None = None) -> tuple[int, int, torch.device]:
-    """Initialise the process group from ``torchrun``'s environment (if ``WORLD_SIZE`` > 1).
-
-    Returns ``(rank, world_size, device)``; nccl + ``cuda:LOCAL_RANK`` on GPU, gloo on CPU.
-    An explicit ``device`` wins (e.g. ``"cpu"`` for a gloo run on a GPU machine).
-    """
-    use_cuda = torch.cuda.is_available() if device is None else torch.device(device).type == "cuda"
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo")
-    rank, world = dist_info()
-    if device is not None:
-        return rank, world, torch.device(device)
-    if use_cuda:
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        return rank, world, torch.device("cuda", local)
-    return rank, world, torch.device("cpu")
 
 
 # ----------------------------------------------------------------------------- state files
