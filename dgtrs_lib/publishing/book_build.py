@@ -13,12 +13,12 @@
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import shutil
 from pathlib import Path
 
 from dgtrs_lib.env import repo_root
+from dgtrs_lib.io import atomic_write_text, now
 from dgtrs_lib.profiles import resolve_profile
 from dgtrs_lib.publishing.execute import executed_dir
 from dgtrs_lib.publishing.toc import RunnerError, toc_notebooks
@@ -97,7 +97,6 @@ def build_book(profile: str = "auto", *, root: Path | None = None,
     if not (html / "index.html").exists():
         raise RunnerError(f"the book build wrote no {html / 'index.html'}")
     # Which executed notebooks this HTML shows (the browser check counts their figures).
-    (html / "_dgtrs_build.json").write_text(json.dumps(
-        {"profile": profile, "source": str(src.resolve()),
-         "built_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}, indent=1))
+    atomic_write_text(html / "_dgtrs_build.json", json.dumps(
+        {"profile": profile, "source": str(src.resolve()), "built_utc": now()}, indent=1))
     return html

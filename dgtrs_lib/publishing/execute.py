@@ -7,15 +7,15 @@ working directory at the repository root, Hugging Face offline unless ``DGTRS_ON
 widgets off (``DGTRS_WIDGETS=0``) unless set. The executed copy goes to
 ``_build/executed/<profile>/``; a thread polls the kernel's process tree with psutil to record the
 peak resident memory. Wall time and peak RSS go to ``notebook_times.csv`` (rewritten atomically
-after each notebook and copied to ``results/<profile>/``). A failure names the notebook and the cell (index, execution count,
+after each notebook and copied to ``results/<profile>/``), with the machine in the wording of
+``dgtrs_lib.io.hardware``. A failure names the notebook and the cell (index, execution count,
 exception), keeps the executed copy for inspection and raises ``RunnerError``.
 """
 from __future__ import annotations
 
 import csv
-import datetime as _dt
+import io
 import os
-import platform
 import shutil
 import threading
 import time
@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dgtrs_lib.env import repo_root, results_dir, set_offline
+from dgtrs_lib.io import atomic_write_text, hardware, now
 from dgtrs_lib.profiles import get_profile, resolve_profile
 from dgtrs_lib.publishing.toc import RunnerError, select, toc_notebooks
 
@@ -100,15 +101,15 @@ class NotebookRun:
 
 
 def hardware_string() -> str:
-    """What ran the notebooks, e.g. ``2 CPU cores, x86_64`` or ``NVIDIA H100 80GB HBM3``."""
+    """What ran the notebooks, in the one wording of ``dgtrs_lib.io.hardware`` (that of the results
+    files): the GPU when CUDA is available, else the CPU."""
     try:
         import torch
 
-        if torch.cuda.is_available():
-            return torch.cuda.get_device_name(0)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     except Exception:  # noqa: BLE001 - torch missing or broken: still report the CPU
-        pass
-    return f"{os.cpu_count()} CPU cores, {platform.machine()}"
+        device = "cpu"
+    return hardware(device)
 
 
 def executed_dir(profile: str, build_dir: Path | None = None) -> Path:
@@ -125,7 +126,7 @@ def execute_notebook(nb_path: Path, out_path: Path, profile: str, *, cwd: Path,
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    started = now()
     t0 = time.perf_counter()
     status, failed_cell, error = "ok", "", ""
     with PeakMemory() as mem:
@@ -180,13 +181,12 @@ def _write_times(path: Path, runs: list[NotebookRun]) -> None:
                     rows[row["notebook"]] = row
     for run in runs:
         rows[run.notebook] = {k: v for k, v in asdict(run).items() if k in CSV_FIELDS}
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        for name in sorted(rows):
-            writer.writerow({k: rows[name].get(k, "") for k in CSV_FIELDS})
-    os.replace(tmp, path)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    for name in sorted(rows):
+        writer.writerow({k: rows[name].get(k, "") for k in CSV_FIELDS})
+    atomic_write_text(path, buf.getvalue())
 
 
 def run_notebooks(profile: str = "auto", *, only: list[str] | None = None,

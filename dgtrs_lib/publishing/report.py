@@ -11,10 +11,13 @@ layout follows the ML Reproducibility Challenge report template (``book/referenc
 """
 from __future__ import annotations
 
+import csv
+import io
 import math
 import re
 from pathlib import Path
 
+from dgtrs_lib.io import atomic_write_text
 from dgtrs_lib.publishing.paper_numbers import TASKS
 
 
@@ -99,19 +102,12 @@ def to_markdown(rows: list[dict], columns: list[tuple[str, str]], *, empty: str 
 
 def write_csv(rows: list[dict], path: Path) -> Path:
     """Write ``rows`` (dicts with the same keys) as CSV, atomically; return the path."""
-    import csv
-    import os
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    buf = io.StringIO()
     fields = list(rows[0]) if rows else []
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-    return path
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write_text(Path(path), buf.getvalue())
 
 
 def plot_published_vs_ours(paper_rows: list[dict], measured_rows: list[dict]):
