@@ -1,5 +1,5 @@
 """Results files: the one JSON + CSV layout that every evaluation, training run and study writes
-and that the book reads (``dgtrs_lib.publishing.report``).
+and that the book reads (``dgtrs_lib.publishing.results_files``).
 
 ``{"run", "model", "profile", "hardware", "date", "versions", "protocol", "results": [{"task",
 "dataset", "metric", "value", optional "n", "config", "seed"}], ...extra keys}`` -- one row per

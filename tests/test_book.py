@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dgtrs_lib.publishing import browser_check
-from dgtrs_lib.publishing import runner
+from dgtrs_lib.publishing import book_build, execute, toc
 
 pytestmark = [pytest.mark.slow, pytest.mark.notebooks]
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,13 +23,13 @@ def book(tmp_path_factory):
             mp.setenv(var, str(tmp / sub))
         mp.setenv("DGTRS_PROFILE", "smoke")  # restored afterwards (the runner sets it for the kernels)
         build = tmp / "_build"
-        runs = runner.run_notebooks("smoke", root=ROOT, build_dir=build)
-        html = runner.build_book("smoke", root=ROOT, build_dir=build)
+        runs = execute.run_notebooks("smoke", root=ROOT, build_dir=build)
+        html = book_build.build_book("smoke", root=ROOT, build_dir=build)
         yield {"runs": runs, "html": html, "build": build, "results": tmp / "results"}
 
 
 def test_every_toc_notebook_executes_on_smoke(book):
-    expected = [p.stem for p in runner.toc_notebooks(ROOT)]
+    expected = [p.stem for p in toc.toc_notebooks(ROOT)]
     assert [r.notebook for r in book["runs"]] == expected
     assert all(r.status == "ok" for r in book["runs"])
     rows = list(csv.DictReader((book["build"] / "executed" / "smoke" / "notebook_times.csv").open()))
@@ -38,13 +38,13 @@ def test_every_toc_notebook_executes_on_smoke(book):
         assert float(row["wall_s"]) > 0 and float(row["peak_rss_mb"]) > 0, row
     assert (book["results"] / "smoke" / "notebook_times.csv").exists()
     for name in expected:
-        assert runner.notebook_errors(book["build"] / "executed" / "smoke" / f"{name}.ipynb") == []
+        assert book_build.notebook_errors(book["build"] / "executed" / "smoke" / f"{name}.ipynb") == []
 
 
 def test_book_has_every_page_and_colab_launch_buttons(book):
     html = book["html"]
     assert (html / "index.html").exists()
-    for entry in runner.toc_entries(ROOT):
+    for entry in toc.toc_entries(ROOT):
         page = html / f"{entry}.html"
         assert page.exists(), f"missing page {page}"
         if entry.startswith("notebooks/"):
@@ -71,7 +71,7 @@ def test_every_page_in_headless_chromium(book):
                     "CI installs it in .ci/run")
     result = browser_check.check_book(book["html"], root=ROOT)
     assert result.ok, result.summary()
-    assert len(result.pages) == len(runner.toc_entries(ROOT))
+    assert len(result.pages) == len(toc.toc_entries(ROOT))
     report_page = next(p for p in result.pages if p.page == "notebooks/09-reproduction-report")
     assert report_page.expected_images >= 1 and report_page.images >= report_page.expected_images
     names = sorted(p.name for p in result.screenshots)

@@ -57,7 +57,7 @@ def test_every_citation_is_in_references_bib():
 
 
 def test_toc_has_intro_how_to_run_tour_and_references():
-    from dgtrs_lib.publishing.runner import toc_entries
+    from dgtrs_lib.publishing.toc import toc_entries
 
     entries = toc_entries(ROOT)
     assert entries[0] == "book/intro"
@@ -69,7 +69,7 @@ def test_toc_has_intro_how_to_run_tour_and_references():
 
 def test_every_committed_notebook_is_in_the_toc():
     """A notebook that is committed but not listed in _toc.yml would never be run or published."""
-    from dgtrs_lib.publishing.runner import toc_notebooks
+    from dgtrs_lib.publishing.toc import toc_notebooks
 
     proc = subprocess.run(["git", "ls-files", "notebooks/*.ipynb"], cwd=ROOT, capture_output=True, text=True)
     committed = {Path(p).stem for p in proc.stdout.split()} if proc.returncode == 0 else \

@@ -36,7 +36,7 @@ def test_evaluate_all_four_tasks_on_smoke_data(tmp_outputs):
     with open(path.with_suffix(".csv")) as f:
         assert len(list(csv.DictReader(f))) == len(saved["results"])
     # the book's report reads the file
-    from dgtrs_lib.publishing.report import read_results_file
+    from dgtrs_lib.publishing.results_files import read_results_file
 
     assert len(read_results_file(path)) == len(saved["results"])
 

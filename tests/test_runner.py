@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dgtrs_lib.publishing import runner
-from dgtrs_lib.publishing.runner import RunnerError
+from dgtrs_lib.publishing import book_build, execute, runner, toc
+from dgtrs_lib.publishing.toc import RunnerError
 
 
 def _nb(path: Path, *sources: str) -> Path:
@@ -34,18 +34,18 @@ def test_toc_order_and_notebooks(tmp_path):
     _toc(tmp_path, "notebooks/02-b", "book/page", "notebooks/01-a.ipynb")
     for name in ("01-a", "02-b"):
         _nb(tmp_path / "notebooks" / f"{name}.ipynb", "1")
-    assert runner.toc_entries(tmp_path) == ["book/intro", "notebooks/02-b", "book/page", "notebooks/01-a"]
-    assert [p.stem for p in runner.toc_notebooks(tmp_path)] == ["02-b", "01-a"]  # TOC order, not name order
+    assert toc.toc_entries(tmp_path) == ["book/intro", "notebooks/02-b", "book/page", "notebooks/01-a"]
+    assert [p.stem for p in toc.toc_notebooks(tmp_path)] == ["02-b", "01-a"]  # TOC order, not name order
 
 
 def test_toc_listing_a_missing_notebook_is_a_clear_error(tmp_path):
     _toc(tmp_path, "notebooks/03-not-written-yet")
     with pytest.raises(RunnerError, match=r"_toc.yml lists 'notebooks/03-not-written-yet'.*does not exist"):
-        runner.toc_notebooks(tmp_path)
+        toc.toc_notebooks(tmp_path)
 
 
 def test_repository_toc_lists_only_existing_notebooks_in_order():
-    notebooks = runner.toc_notebooks()
+    notebooks = toc.toc_notebooks()
     stems = [p.stem for p in notebooks]
     assert stems == sorted(stems), "book order must follow the NN- prefixes"
     assert "09-reproduction-report" in stems
@@ -53,10 +53,10 @@ def test_repository_toc_lists_only_existing_notebooks_in_order():
 
 def test_select_by_prefix_and_unknown_name(tmp_path):
     nbs = [tmp_path / "01-a.ipynb", tmp_path / "04-long-text-retrieval.ipynb", tmp_path / "09-report.ipynb"]
-    assert runner.select(nbs, ["09", "04"]) == [nbs[1], nbs[2]]  # book order kept
-    assert runner.select(nbs, None) == nbs
+    assert toc.select(nbs, ["09", "04"]) == [nbs[1], nbs[2]]  # book order kept
+    assert toc.select(nbs, None) == nbs
     with pytest.raises(RunnerError, match="--only '07'.*01-a, 04-long-text-retrieval, 09-report"):
-        runner.select(nbs, ["07"])
+        toc.select(nbs, ["07"])
 
 
 def test_failure_names_notebook_and_cell_keeps_copy_and_times(tmp_path, tmp_outputs):
@@ -68,7 +68,7 @@ def test_failure_names_notebook_and_cell_keeps_copy_and_times(tmp_path, tmp_outp
     build = tmp_path / "_build"
     before = {k: os.environ.get(k) for k in ("DGTRS_PROFILE", "DGTRS_WIDGETS")}
     with pytest.raises(RunnerError) as err:
-        runner.run_notebooks("smoke", root=tmp_path, build_dir=build, notebooks=[good, bad], echo=lambda *_: None)
+        execute.run_notebooks("smoke", root=tmp_path, build_dir=build, notebooks=[good, bad], echo=lambda *_: None)
     assert {k: os.environ.get(k) for k in before} == before  # the kernels' environment is undone
     msg = str(err.value)
     # Cell numbers are those of the executed copy (papermill adds the injected-parameters cell).
@@ -78,7 +78,7 @@ def test_failure_names_notebook_and_cell_keeps_copy_and_times(tmp_path, tmp_outp
     assert kept.exists() and str(kept) in msg
     executed = nbformat.read(kept, as_version=4)
     assert any(o.get("output_type") == "error" for c in executed.cells if c.cell_type == "code" for o in c.outputs)
-    assert runner.notebook_errors(kept)  # the book build would refuse it
+    assert book_build.notebook_errors(kept)  # the book build would refuse it
 
     rows = {r["notebook"]: r for r in csv.DictReader((build / "executed/smoke/notebook_times.csv").open())}
     assert rows["01-good"]["status"] == "ok" and rows["02-bad"]["status"] == "failed"
@@ -99,12 +99,12 @@ def test_notebook_errors_finds_error_outputs_and_papermill_banner(tmp_path):
     nb.cells = [banner, cell, ok]
     path = tmp_path / "x.ipynb"
     nbformat.write(nb, path)
-    problems = runner.notebook_errors(path)
+    problems = book_build.notebook_errors(path)
     assert any("papermill error banner in cell 0" in p for p in problems)
     assert any("cell 1 raised ZeroDivisionError: division by zero" in p for p in problems)
     nb.cells = [ok]
     nbformat.write(nb, path)
-    assert runner.notebook_errors(path) == []
+    assert book_build.notebook_errors(path) == []
 
 
 def _mini_book(root: Path, intro: str) -> None:
@@ -117,7 +117,7 @@ def _mini_book(root: Path, intro: str) -> None:
 def test_book_build_succeeds_then_fails_on_a_sphinx_warning(tmp_path):
     good = tmp_path / "good"
     _mini_book(good, "# Intro\n\nHello.\n")
-    html = runner.build_book("smoke", root=good, build_dir=good / "_build", echo=lambda *_: None)
+    html = book_build.build_book("smoke", root=good, build_dir=good / "_build", echo=lambda *_: None)
     assert (html / "book" / "intro.html").exists()
     assert json.loads((html / "_dgtrs_build.json").read_text())["profile"] == "smoke"
 
@@ -128,7 +128,7 @@ def test_book_build_succeeds_then_fails_on_a_sphinx_warning(tmp_path):
         See {doc}`a page that does not exist <nowhere>`.
         """))
     with pytest.raises(RunnerError, match="book build failed"):
-        runner.build_book("smoke", root=bad, build_dir=bad / "_build", echo=lambda *_: None)
+        book_build.build_book("smoke", root=bad, build_dir=bad / "_build", echo=lambda *_: None)
 
 
 def test_build_refuses_missing_executed_copies(tmp_path):
@@ -136,7 +136,7 @@ def test_build_refuses_missing_executed_copies(tmp_path):
     _nb(tmp_path / "notebooks" / "01-a.ipynb", "1")
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/01-a\n")
     with pytest.raises(RunnerError, match="01-a.ipynb: no executed copy"):
-        runner.stage_book("smoke", root=tmp_path, build_dir=tmp_path / "_build")
+        book_build.stage_book("smoke", root=tmp_path, build_dir=tmp_path / "_build")
 
 
 def test_cli_reports_errors_with_nonzero_exit(capsys):
@@ -149,7 +149,7 @@ def test_keep_going_runs_the_rest_and_names_every_failure(tmp_path, tmp_outputs)
     good = _nb(tmp_path / "nb" / "02-good.ipynb", "x = 1")
     bad2 = _nb(tmp_path / "nb" / "03-bad.ipynb", "import nonexistent_module_xyz")
     with pytest.raises(RunnerError) as err:
-        runner.run_notebooks("smoke", root=tmp_path, build_dir=tmp_path / "_build",
+        execute.run_notebooks("smoke", root=tmp_path, build_dir=tmp_path / "_build",
                              notebooks=[bad1, good, bad2], keep_going=True, echo=lambda *_: None)
     msg = str(err.value)
     assert "01-bad.ipynb failed" in msg and "KeyError" in msg
@@ -161,7 +161,7 @@ def test_keep_going_runs_the_rest_and_names_every_failure(tmp_path, tmp_outputs)
 def test_a_hung_cell_times_out_and_is_named(tmp_path, tmp_outputs):
     slow = _nb(tmp_path / "nb" / "01-slow.ipynb", "x = 1", "import time\ntime.sleep(60)")
     with pytest.raises(RunnerError) as err:
-        runner.run_notebooks("smoke", root=tmp_path, build_dir=tmp_path / "_build", notebooks=[slow],
+        execute.run_notebooks("smoke", root=tmp_path, build_dir=tmp_path / "_build", notebooks=[slow],
                              timeout=3, echo=lambda *_: None)
     msg = str(err.value)
     assert "01-slow.ipynb failed at cell 4: import time" in msg and "Timeout" in msg

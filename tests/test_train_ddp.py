@@ -7,8 +7,10 @@ import torch
 import torch.multiprocessing as mp
 
 from dgtrs_lib import create_model, stretch_model
+from dgtrs_lib.training.config import TrainConfig
 from dgtrs_lib.training.losses import DualGranularityLoss
-from dgtrs_lib.training.trainer import DualEncoder, TrainConfig, read_metrics, train
+from dgtrs_lib.training.metrics_log import read_metrics
+from dgtrs_lib.training.trainer import DualEncoder, train
 
 GLOBAL_B = 8
 

@@ -38,7 +38,7 @@ import torch
 from dgtrs_lib.io import atomic_write_text
 from dgtrs_lib.model.sources import load_model
 from dgtrs_lib.model.transforms import make_preprocess
-from dgtrs_lib.training.losses import dist_info
+from dgtrs_lib.training.distributed import dist_info
 from dgtrs_lib.model.longclip import create_model, stretch_model
 from dgtrs_lib.env import artifacts_dir, results_dir
 from dgtrs_lib.profiles import get_profile, resolve_profile

@@ -11,8 +11,10 @@ browser (served on 127.0.0.1 by ``http.server``):
 
 It also saves screenshots of the landing page and of one evaluation page into
 ``_build/html/_screenshots/``. Chromium runs headless with a fresh profile and every background
-network feature off; Selenium talks to the Debian ``chromedriver`` (so Selenium Manager never
-downloads a driver; ``DGTRS_CHROMIUM`` / ``DGTRS_CHROMEDRIVER`` point elsewhere). Usage::
+network feature off; Selenium (the WebDriver API, selenium.dev/documentation/webdriver) talks to
+the Debian ``chromedriver`` (so Selenium Manager never downloads a driver; ``DGTRS_CHROMIUM`` /
+``DGTRS_CHROMEDRIVER`` point elsewhere). The pages to open are the entries of ``_toc.yml``
+(``dgtrs_lib.publishing.toc``). Usage::
 
     python -m dgtrs_lib.publishing.browser_check _build/html     # exit status 1 when a check fails
 """
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dgtrs_lib.env import repo_root
+from dgtrs_lib.publishing.toc import toc_entries
 
 CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -201,9 +204,8 @@ def check_book(html_dir: Path, *, root: Path | None = None, screenshots: bool = 
     """Check every TOC page of the built book in headless Chromium (see the module docstring).
 
     Expected figures per notebook page are counted in the executed notebooks the book was built
-    from (the staged source named in ``<html>/_dgtrs_build.json``, written by the runner)."""
-    from dgtrs_lib.publishing.runner import toc_entries
-
+    from (the staged source named in ``<html>/_dgtrs_build.json``, written by
+    ``dgtrs_lib.publishing.book_build``)."""
     root = Path(root or repo_root())
     html_dir = Path(html_dir)
     chromium = chromium or find_chromium()
@@ -246,7 +248,7 @@ def check_book(html_dir: Path, *, root: Path | None = None, screenshots: bool = 
 
 
 def _executed_copy(html_dir: Path, entry: str) -> Path | None:
-    """The executed notebook the page was built from (the runner's staged source tree)."""
+    """The executed notebook the page was built from (the build's staged source tree)."""
     import json
 
     info = html_dir / "_dgtrs_build.json"

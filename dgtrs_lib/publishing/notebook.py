@@ -1,18 +1,20 @@
 """Helpers every notebook uses: its start (profile, device, seed) and its closing run manifest.
 
-The manifest records what a reader needs to trust a number: profile, device, library versions,
-wall time, and when it ran. Notebooks print it as their last cell; the runner also collects it.
+The manifest records what a reader needs to trust a number: profile, device, wall time, and the
+provenance record that results files carry too (``dgtrs_lib.io.provenance``: hardware, date,
+library versions, Python), so a manifest and a results file of the same run describe the machine
+in the same words. Notebooks print it as their last cell. The practice follows the ML
+Reproducibility Checklist (``book/references.bib`` key ``pineau2021mlrc``): report the computing
+infrastructure and the software versions beside the numbers.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
-import os
-import platform
 import time
 from dataclasses import dataclass, field
 
 from dgtrs_lib.env import set_offline
+from dgtrs_lib.io import provenance
 from dgtrs_lib.profiles import resolve_profile
 
 
@@ -38,30 +40,12 @@ def start(profile: str | None = None, seed: int = 0) -> NotebookRun:
     return NotebookRun(profile=prof, device=device)
 
 
-def _version(pkg: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(pkg)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def run_manifest(profile: str, device: str, started: float, **extra) -> dict:
-    import torch
-
-    dev_name = torch.cuda.get_device_name(0) if device.startswith("cuda") else platform.processor() or platform.machine()
-    manifest = {
-        "profile": profile,
-        "device": device,
-        "device_name": dev_name,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "versions": {p: _version(p) for p in ("dgtrs-lib", "torch", "torchvision", "open_clip_torch", "datasets", "numpy")},
-        "wall_time_s": round(time.time() - started, 2),
-        "finished_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+    """``{profile, device, hardware, date, versions, python, wall_time_s}`` plus ``extra``;
+    ``hardware`` names the GPU on a CUDA device, else the CPU with its cores and torch threads,
+    and ``date`` is when the manifest was made (the notebook's end, UTC)."""
+    wall = round(time.time() - started, 2)
+    manifest = {"profile": profile, "device": device, **provenance(device), "wall_time_s": wall}
     manifest.update(extra)
     return manifest
 

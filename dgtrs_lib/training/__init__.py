@@ -1,2 +1,4 @@
 """The training layer: dual-granularity losses (``losses``), DGCL schedules (``curriculum``), the
-trainer loop with its learning-rate schedule and resume state (``trainer``)."""
+hyper-parameters (``config``), Long-CLIP's learning-rate schedule (``lr``), process groups and
+feature gathers (``distributed``), the loop with its resume state (``trainer``) and its per-step
+log with the training-curve figure (``metrics_log``)."""

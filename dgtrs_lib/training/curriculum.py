@@ -1,9 +1,10 @@
 """DGCL -- dual-granularity curriculum learning: how much the long-text and the short-text
 losses count at each training step.
 
-The paper (arXiv:2503.19311, DGCL; ``shared/reference/paper.md`` section 4) says the curriculum
-"balances long- and short-text supervision during training" but publishes no schedule, and the
-released code returns the two losses unweighted. What IS known: the total loss has the form
+The paper (arXiv:2503.19311, ``book/references.bib`` key ``chen2025dgtrs``: its dual-granularity
+curriculum learning, DGCL) says the curriculum "balances long- and short-text supervision during
+training" but publishes no schedule, and the released code (github.com/MitsuiChen14/DGTRS) returns
+the two losses unweighted. What IS known: the total loss has the form
 ``L(t) = w_long(t) * L_long + w_short(t) * L_short``. So a schedule here is a small object giving
 ``(w_long, w_short)`` for ``(step, total_steps)``; the trainer multiplies and sums, and skips the
 text encoder of a branch whose weight is 0.

@@ -1,16 +1,19 @@
 """Dual-granularity contrastive loss: one symmetric InfoNCE for (image, long text) and one for
 (image, short text), returned separately so a curriculum can weight them.
 
-Follows the released DGTRS-CLIP ``CLIP.forward`` and Long-CLIP's ``model_longclip.py``
-(``shared/reference/anchors.md`` sections 1-2; paper section on DGCL):
+Follows the released DGTRS-CLIP ``CLIP.forward`` (github.com/MitsuiChen14/DGTRS) and Long-CLIP's
+``model/model_longclip.py`` (github.com/beichenzbc/Long-CLIP, ``book/references.bib`` key
+``zhang2024longclip``), and the paper's dual-granularity curriculum learning (DGCL, arXiv:2503.19311,
+key ``chen2025dgtrs``):
 
 * features are L2-normalised, logits are ``exp(logit_scale) * a @ b.T``;
 * each process scores its LOCAL rows against the GLOBAL columns (features of every process,
   gathered with gradient through ``torch.distributed.nn.all_gather``), targets
-  ``rank * B + arange(B)`` -- open_clip's ``gather_features(..., local_loss=True)``, which this
-  module reuses. With DDP's gradient averaging this is exactly the loss and gradient of one
-  process holding the whole global batch (tested in ``tests/test_train_ddp.py``). Without an
-  initialised process group the same code runs in one process.
+  ``rank * B + arange(B)`` -- open_clip's ``gather_features(..., local_loss=True)``, which
+  ``dgtrs_lib.training.distributed.gather`` reuses. With DDP's gradient averaging this is exactly
+  the loss and gradient of one process holding the whole global batch (tested in
+  ``tests/test_train_ddp.py``). Without an initialised process group the same code runs in one
+  process.
 * ``pca_dim=k`` replaces the image features of the SHORT branch by their reconstruction from the
   batch's top-k principal components (Long-CLIP's "primary component matching", k = 32); it is
   computed per process on the local batch, exactly as Long-CLIP does.
@@ -23,16 +26,11 @@ behaviour), which gives the same loss value and a close gradient.
 """
 from __future__ import annotations
 
-import warnings
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-try:
-    from open_clip.loss import gather_features as _open_clip_gather
-except ImportError:  # pragma: no cover - open_clip is a hard dependency, this is defensive
-    _open_clip_gather = None
+from dgtrs_lib.training.distributed import dist_info, gather
 
 # Named presets reproducing the two reference losses.
 PRESETS = {
@@ -63,23 +61,6 @@ def pca_reconstruct(x: torch.Tensor, k: int) -> torch.Tensor:
     _, _, vh = torch.linalg.svd(centred, full_matrices=False)
     vk = vh[:k].T  # [dim, k], top-k right singular vectors
     return ((centred @ vk) @ vk.T + mean).to(x.dtype)
-
-
-def dist_info() -> tuple[int, int]:
-    """(rank, world_size) of the default process group, or (0, 1) without one."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
-def gather(a: torch.Tensor, b: torch.Tensor, gather_with_grad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Concatenate ``a`` and ``b`` over all processes (rank order); identity in one process."""
-    rank, world = dist_info()
-    if world == 1:
-        return a, b
-    with warnings.catch_warnings():  # torch 2.14 marks torch.distributed.nn.all_gather deprecated; it still works
-        warnings.simplefilter("ignore", FutureWarning)
-        return _open_clip_gather(a, b, local_loss=True, gather_with_grad=gather_with_grad, rank=rank, world_size=world)
 
 
 def contrastive_loss(image: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor,

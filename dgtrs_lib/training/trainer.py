@@ -1,13 +1,16 @@
 """The trainer: one plain PyTorch loop for dual-granularity (DGCL) fine-tuning and for the
 short-caption pre-training of the miniature.
 
-Recipe (Long-CLIP ``train/train.py`` + ``scheduler.py``, ``shared/reference/anchors.md`` section 2;
-DGTRS released no training code):
+Recipe: Long-CLIP's ``train/train.py`` (github.com/beichenzbc/Long-CLIP, ``book/references.bib`` key
+``zhang2024longclip``); DGTRS released no training code (arXiv:2503.19311, key ``chen2025dgtrs``).
+This module is the loop and its resume state; the pieces it puts together live beside it:
 
+* ``dgtrs_lib.training.config.TrainConfig``: the hyper-parameters (GPU default = Long-CLIP's lr
+  1e-6, wd 1e-2, 200 warm-up steps, logit scale re-initialised to ln 100 and clamped to
+  [0, ln 100] after each step, CLIP's clip).
 * AdamW over every trainable parameter (no no-decay groups, as Long-CLIP), betas (0.9, 0.999),
-  eps 1e-8; the learning rate follows ``cosine_lr``: linear warm-up ``base*(step+1)/warmup``, then
-  half-cosine to 0. GPU default (``TrainConfig()``): lr 1e-6, wd 1e-2, 200 warm-up steps, logit
-  scale re-initialised to ln 100 and clamped to [0, ln 100] after each step (CLIP's clip).
+  eps 1e-8; the learning rate follows ``dgtrs_lib.training.lr.cosine_lr`` (Long-CLIP's
+  ``train/scheduler.py``): linear warm-up ``base*(step+1)/warmup``, then half-cosine to 0.
 * loss ``w_long(t) * L_long + w_short(t) * L_short`` (``dgtrs_lib.training.losses``) with the weights of a
   curriculum ``dgtrs_lib.training.curriculum.Schedule``; a branch with weight 0 is not even encoded.
 * bf16 autocast where supported (``precision="auto"``: bf16 on CUDA, fp32 on CPU), gradient
@@ -15,17 +18,19 @@ DGTRS released no training code):
   feature caching).
 * data: a :class:`PairData` of pre-computed image tensors and pre-tokenised captions; each batch
   is trimmed to its longest caption (dynamic padding: a short caption does not pay for 248
-  positions). The order is a pure function of ``(seed, epoch)``: the permutation of epoch ``e``
-  comes from a generator seeded with ``seed`` and ``e``, and a global batch of ``B * world``
-  indices is split rank by rank (``drop_last``: every rank gets exactly ``B``).
+  positions). The order is a pure function of ``(seed, epoch)`` (:class:`BatchOrder`): the
+  permutation of epoch ``e`` comes from a generator seeded with ``seed`` and ``e``, and a global
+  batch of ``B * world`` indices is split rank by rank (``drop_last``: every rank gets exactly ``B``).
 * outputs in ``out_dir``: ``metrics.jsonl`` (one line per step: lr, losses, weights, logit scale,
-  pairs/s), ``final.pt`` in the official DGTRS format (``dgtrs_lib.model.checkpoint.save_official``),
-  ``step_<N>.pt`` every ``ckpt_every`` steps, and ``train_state.pt`` (weights, optimizer, step, RNG
-  states), all written atomically. ``train(..., resume=True)`` continues from ``train_state.pt``
-  and ends with weights bitwise equal to an uninterrupted run with the same seed.
-* several processes: launch with ``torchrun`` (``setup_distributed`` reads its environment;
-  gloo on CPU, nccl on GPU); the model is wrapped in DDP, negatives are gathered with gradient,
-  and the averaged gradient equals the one-process gradient of the same global batch.
+  pairs/s; read and drawn by ``dgtrs_lib.training.metrics_log``), ``final.pt`` in the official
+  DGTRS format (``dgtrs_lib.model.checkpoint.save_official``), ``step_<N>.pt`` every
+  ``ckpt_every`` steps, and ``train_state.pt`` (weights, optimizer, step, RNG states), all written
+  atomically. ``train(..., resume=True)`` continues from ``train_state.pt`` and ends with weights
+  bitwise equal to an uninterrupted run with the same seed.
+* several processes: launch with ``torchrun`` (``dgtrs_lib.training.distributed.setup_distributed``
+  reads its environment; gloo on CPU, nccl on GPU); the model is wrapped in DDP, negatives are
+  gathered with gradient, and the averaged gradient equals the one-process gradient of the same
+  global batch.
 """
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -44,59 +49,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dgtrs_lib.io import append_jsonl, atomic_save, read_jsonl, write_jsonl
+from dgtrs_lib.io import append_jsonl, atomic_save, write_jsonl
 from dgtrs_lib.model.checkpoint import CheckpointError, save_official
+from dgtrs_lib.training.config import TrainConfig
 from dgtrs_lib.training.curriculum import get_schedule
-from dgtrs_lib.training.losses import DualGranularityLoss, dist_info
+from dgtrs_lib.training.distributed import setup_distributed
+from dgtrs_lib.training.losses import DualGranularityLoss
+from dgtrs_lib.training.lr import cosine_lr
+from dgtrs_lib.training.metrics_log import METRICS_FILE, read_metrics
 from dgtrs_lib.model.tokenizer import tokenize
 
 STATE_FILE = "train_state.pt"
 FINAL_FILE = "final.pt"
-METRICS_FILE = "metrics.jsonl"
-
-
-# ----------------------------------------------------------------------------- configuration
-@dataclass
-class TrainConfig:
-    """Hyper-parameters. Defaults = the Long-CLIP fine-tuning recipe (GPU scale)."""
-
-    steps: int = 1000
-    batch_size: int = 128            # per process and per micro-batch
-    accum_steps: int = 1             # micro-batches per optimizer step
-    lr: float = 1e-6
-    weight_decay: float = 1e-2
-    betas: tuple = (0.9, 0.999)
-    eps: float = 1e-8
-    warmup_steps: int = 200
-    init_logit_scale: float | None = math.log(100.0)   # None keeps the model's value
-    max_logit_scale: float = math.log(100.0)
-    schedule: str = "default"
-    schedule_kwargs: dict = field(default_factory=dict)
-    loss: str = "dgtrs"              # a DualGranularityLoss preset: "dgtrs" | "longclip"
-    loss_kwargs: dict = field(default_factory=dict)
-    precision: str = "auto"          # "auto" | "fp32" | "bf16"
-    seed: int = 0
-    ckpt_every: int = 0              # 0: only at the end
-    grad_clip: float | None = None
-    progress: bool = True            # tqdm bar (rank 0)
-    deterministic: bool = False      # torch.use_deterministic_algorithms (exact resume on CUDA)
-
-    def check(self) -> None:
-        for name in ("steps", "batch_size", "accum_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"TrainConfig.precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
-        if self.warmup_steps < 0 or self.lr <= 0:
-            raise ValueError(f"TrainConfig: need lr > 0 and warmup_steps >= 0, got lr={self.lr}, warmup_steps={self.warmup_steps}")
-
-
-def cosine_lr(step: int, base_lr: float, warmup: int, total: int) -> float:
-    """Long-CLIP's ``cosine_lr``: linear warm-up then a half cosine down to 0 at ``total``."""
-    if step < warmup:
-        return base_lr * (step + 1) / warmup
-    decay = max(total - warmup, 1)
-    return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / decay)) * base_lr
 
 
 # ----------------------------------------------------------------------------- data
@@ -179,27 +143,6 @@ class DualEncoder(nn.Module):
         long = F.normalize(self.model.encode_text(long_tokens), dim=-1) if long_tokens is not None else None
         short = F.normalize(self.model.encode_text(short_tokens), dim=-1) if short_tokens is not None else None
         return image, long, short, self.model.logit_scale
-
-
-# ----------------------------------------------------------------------------- distributed
-def setup_distributed(device: torch.device | str | None = None) -> tuple[int, int, torch.device]:
-    """Initialise the process group from ``torchrun``'s environment (if ``WORLD_SIZE`` > 1).
-
-    Returns ``(rank, world_size, device)``; nccl + ``cuda:LOCAL_RANK`` on GPU, gloo on CPU.
-    An explicit ``device`` wins (e.g. ``"cpu"`` for a gloo run on a GPU machine).
-    """
-    use_cuda = torch.cuda.is_available() if device is None else torch.device(device).type == "cuda"
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo")
-    rank, world = dist_info()
-    if device is not None:
-        return rank, world, torch.device(device)
-    if use_cuda:
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        return rank, world, torch.device("cuda", local)
-    return rank, world, torch.device("cpu")
 
 
 # ----------------------------------------------------------------------------- state files
@@ -395,57 +338,3 @@ def train(model: nn.Module, data: PairData, cfg: TrainConfig, out_dir: str | os.
 
 def _round(x: float) -> float | None:
     return None if math.isnan(x) else round(x, 6)
-
-
-# ----------------------------------------------------------------------------- metrics
-def read_metrics(path: str | os.PathLike) -> list[dict]:
-    """The records of a ``metrics.jsonl`` (a torn last line from a crash is skipped)."""
-    return read_jsonl(path)
-
-
-def plot_metrics(metrics, title: str = "", smooth: int = 1):
-    """Figure with three panels: losses, curriculum weights, logit scale and learning rate.
-
-    ``metrics`` is a ``metrics.jsonl`` path or a list of records; ``smooth`` is a moving-average
-    window for the losses.
-    """
-    import matplotlib.pyplot as plt
-
-    recs = read_metrics(metrics) if isinstance(metrics, (str, os.PathLike)) else list(metrics)
-    steps = np.array([r["step"] for r in recs])
-
-    def col(name):
-        return np.array([np.nan if r.get(name) is None else r[name] for r in recs], dtype=float)
-
-    def sm(y):
-        if smooth <= 1 or len(y) < smooth:
-            return y
-        kernel = np.ones(smooth) / smooth
-        out = np.convolve(np.nan_to_num(y), kernel, mode="same")
-        out[np.isnan(y)] = np.nan
-        return out
-
-    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
-    ax = axes[0]
-    ax.plot(steps, sm(col("loss_long")), label="L_long (image-long text)")
-    ax.plot(steps, sm(col("loss_short")), label="L_short (image-short text)")
-    ax.plot(steps, sm(col("loss")), label="weighted total", color="k", lw=0.8, alpha=0.6)
-    ax.set(xlabel="step", ylabel="InfoNCE loss", title="losses")
-    ax.legend(fontsize=8)
-    ax = axes[1]
-    ax.plot(steps, col("w_long"), label="w_long")
-    ax.plot(steps, col("w_short"), label="w_short")
-    ax.set(xlabel="step", ylabel="weight", title="curriculum weights", ylim=(-0.05, 1.1))
-    ax.legend(fontsize=8)
-    ax = axes[2]
-    ax.plot(steps, col("logit_scale"), color="tab:purple", label="exp(logit_scale)")
-    ax.set(xlabel="step", ylabel="logit scale", title="temperature and learning rate")
-    ax2 = ax.twinx()
-    ax2.plot(steps, col("lr"), color="tab:gray", ls="--", label="lr")
-    ax2.set_ylabel("learning rate")
-    ax.legend(loc="upper left", fontsize=8)
-    ax2.legend(loc="lower right", fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
