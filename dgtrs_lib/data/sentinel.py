@@ -280,7 +280,7 @@ def sentinel_selo_cases(crop=DEFAULT_CROP, min_area: int = 400) -> tuple[np.ndar
 
 def write_sentinel_selo(root, crop=DEFAULT_CROP, min_area: int = 400) -> Path:
     """Write the Sentinel-2 SeLo cases in the AIR-SLT layout (``annotations/anno.json``, ``imgs/0.jpg``)."""
-    from dgtrs_lib.data.loaders import write_airslt
+    from dgtrs_lib.data.airslt import write_airslt
 
     root = Path(root)
     rgb, cases = sentinel_selo_cases(crop, min_area)

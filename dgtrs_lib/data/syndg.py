@@ -27,7 +27,6 @@ written in the AIR-SLT layout (``annotations/anno.json`` + ``imgs/N.jpg``; Yuan 
 """
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -39,6 +38,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from dgtrs_lib.data.schema import DUAL_COLUMNS, classification_features, dual_features, retrieval_features
 from dgtrs_lib.io import atomic_write_text, png_bytes
 from dgtrs_lib.profiles import get_profile
 
@@ -525,15 +525,6 @@ def generate_sample(seed: int, split: str, index: int, cls: str | None = None) -
 # Datasets: generation, caching, views
 # ---------------------------------------------------------------------------------------------
 
-def dual_features():
-    import datasets
-
-    return datasets.Features({
-        "image_id": datasets.Value("string"), "image": datasets.Image(),
-        "short_caption": datasets.Value("string"), "long_caption": datasets.Value("string"),
-        "scene": datasets.Value("string"), "meta": datasets.Value("string")})
-
-
 def generate_split(n: int, split: str, seed: int = 0, progress: bool = False):
     """A ``datasets.Dataset`` with ``n`` SynDG-RS samples of ``split``."""
     import datasets
@@ -543,7 +534,7 @@ def generate_split(n: int, split: str, seed: int = 0, progress: bool = False):
         from tqdm.auto import tqdm
 
         it = tqdm(it, desc=f"SynDG-RS {split}", leave=False)
-    cols = {k: [] for k in ("image_id", "image", "short_caption", "long_caption", "scene", "meta")}
+    cols = {k: [] for k in DUAL_COLUMNS}
     for i in it:
         s = generate_sample(seed, split, i)
         s["image"] = {"bytes": png_bytes(s["image"]), "path": None}
@@ -598,11 +589,8 @@ def load_syndg(profile: str | None = None, *, seed: int = 0, sizes: dict | None 
 
 def syndg_classification(split: str = "test", profile: str | None = None, *, dataset=None, seed: int = 0):
     """Zero-shot classification view: ``image_id, image, label: ClassLabel(names=CLASSES)``."""
-    import datasets
-
     ds = dataset if dataset is not None else load_syndg(profile, seed=seed)[split]
-    features = datasets.Features({"image_id": datasets.Value("string"), "image": datasets.Image(),
-                                  "label": datasets.ClassLabel(names=CLASSES)})
+    features = classification_features(CLASSES)
     return ds.map(lambda b: {"label": [CLASSES.index(s) for s in b["scene"]]}, batched=True,
                   remove_columns=["short_caption", "long_caption", "scene", "meta"], features=features)
 
@@ -612,13 +600,10 @@ def syndg_retrieval(split: str = "test", profile: str | None = None, *, caption:
     """Retrieval view (Karpathy schema ``image_id, image, captions``), one caption per image.
 
     ``caption``: ``"long"``, ``"short"`` or ``"both"`` (short then long)."""
-    import datasets
-
     if caption not in ("long", "short", "both"):
         raise ValueError(f"caption must be 'long', 'short' or 'both', got {caption!r}")
     ds = dataset if dataset is not None else load_syndg(profile, seed=seed)[split]
-    features = datasets.Features({"image_id": datasets.Value("string"), "image": datasets.Image(),
-                                  "captions": datasets.Sequence(datasets.Value("string"))})
+    features = retrieval_features()
 
     def fn(b):
         if caption == "both":

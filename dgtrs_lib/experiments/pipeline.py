@@ -13,7 +13,7 @@ we replay the same three stages at miniature scale on the embedded SynDG-RS data
 
 Profiles: ``smoke`` (seconds per stage, CI), ``cpu`` (the whole pipeline in minutes on 2 cores),
 ``gpu`` (ViT-B/16 from OpenAI weights + KPS at 248 tokens, Long-CLIP's recipe, on a real
-dual-granularity dataset read by ``dgtrs_lib.data.loaders``; set ``DGTRS_GPU_DATA``).
+dual-granularity dataset read by ``dgtrs_lib.data.dual``; set ``DGTRS_GPU_DATA``).
 
 After each stage a quick held-out check (validation split): retrieval R@1/R@5 image<->long and
 image<->short with ``dgtrs_lib.evaluation.metrics.retrieval_metrics``. Results go to
@@ -73,7 +73,7 @@ def _syndg_split(profile: str, split: str, image_size: int):
 
 
 def _gpu_dataset(split: str):
-    from dgtrs_lib.data.loaders import load_dual_hf
+    from dgtrs_lib.data.dual import load_dual_hf
 
     spec = dict(get_profile("gpu").gpu_data)
     if os.environ.get("DGTRS_GPU_DATA"):
