@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from dgtrs_lib import create_model, load_model, stretch_model
+from dgtrs_lib.data.pairs import PairData, trim_padding
 from dgtrs_lib.model.checkpoint import load_state_dict_file
-from dgtrs_lib.training.trainer import (BatchOrder, PairData, TrainConfig, cosine_lr, load_train_state, plot_metrics,
-                             read_metrics, train, trim_padding)
+from dgtrs_lib.training.trainer import (BatchOrder, TrainConfig, cosine_lr, load_train_state, plot_metrics,
+                             read_metrics, train)
 
 WORDS = "red green blue river field forest road house roof bridge lake sand".split()
 

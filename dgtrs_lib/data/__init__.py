@@ -10,6 +10,8 @@
   ShareGPT4V), :mod:`~dgtrs_lib.data.karpathy` (Karpathy JSON, ``arampacha/rsicd``),
   :mod:`~dgtrs_lib.data.classfolder` (folder-per-class, ClassLabel datasets),
   :mod:`~dgtrs_lib.data.airslt` (AIR-SLT semantic localization).
+* :mod:`dgtrs_lib.data.pairs` -- the training/evaluation pairs (pre-processed images, tokenised
+  captions) of a profile's split; imports torch, so it is not re-exported here.
 * :mod:`dgtrs_lib.data.stats` -- caption statistics and the data report.
 """
 from dgtrs_lib.data.airslt import load_airslt, write_airslt
