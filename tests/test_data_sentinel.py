@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dgtrs_lib.data import sentinel as S
-from dgtrs_lib.data.loaders import load_airslt
+from dgtrs_lib.data.airslt import load_airslt
 
 
 def test_indices_on_hand_values():

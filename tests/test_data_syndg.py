@@ -8,7 +8,7 @@ from PIL import Image
 from scipy import ndimage
 
 from dgtrs_lib.data import syndg
-from dgtrs_lib.data.loaders import load_airslt
+from dgtrs_lib.data.airslt import load_airslt
 from dgtrs_lib.data.syndg import (CLASSES, COLOUR_WORDS, NUMBER_WORDS, OBJECT_TYPES, PALETTE, SIZE_WORDS,
                                   generate_sample, generate_syndg)
 

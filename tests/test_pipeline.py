@@ -76,7 +76,7 @@ def test_gpu_profile_data_path_reads_a_local_dual_folder(tmp_path, monkeypatch):
     """The gpu profile's loader (Hub id on a GPU machine) on a local folder in the same format."""
     from PIL import Image
 
-    from dgtrs_lib.experiments.pipeline import load_pairs
+    from dgtrs_lib.data.pairs import load_pairs
 
     rows = []
     for i in range(12):

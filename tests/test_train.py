@@ -6,11 +6,12 @@ import pytest
 import torch
 
 from dgtrs_lib import create_model, load_model, stretch_model
+from dgtrs_lib.data.pairs import PairData, trim_padding
 from dgtrs_lib.model.checkpoint import load_state_dict_file
 from dgtrs_lib.training.config import TrainConfig
 from dgtrs_lib.training.lr import cosine_lr
 from dgtrs_lib.training.metrics_log import plot_metrics, read_metrics
-from dgtrs_lib.training.trainer import BatchOrder, PairData, load_train_state, train, trim_padding
+from dgtrs_lib.training.trainer import BatchOrder, load_train_state, train
 
 WORDS = "red green blue river field forest road house roof bridge lake sand".split()
 

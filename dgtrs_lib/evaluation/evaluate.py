@@ -219,7 +219,7 @@ def retrieval_data(spec: dict, caption: str, profile: str):
 
         return _limit(syndg_retrieval("test", profile, caption=caption), profile)
     if spec["kind"] == "karpathy":
-        from dgtrs_lib.data.loaders import load_karpathy
+        from dgtrs_lib.data.karpathy import load_karpathy
 
         return load_karpathy(spec["json"], spec["images"], spec.get("split", "test"),
                              capitalize=spec.get("capitalize", False))
@@ -236,7 +236,7 @@ def classification_data(spec: dict, profile: str):
 
         return _limit(sentinel_patches(), profile)
     if spec["kind"] == "folder":
-        from dgtrs_lib.data.loaders import load_class_folder
+        from dgtrs_lib.data.classfolder import load_class_folder
 
         return load_class_folder(spec["root"], protocol=spec.get("protocol", "full"), split=spec.get("split", "test"))
     raise EvaluationError(f"dataset {spec['name']}: kind {spec['kind']!r} has no classification view")
@@ -244,7 +244,7 @@ def classification_data(spec: dict, profile: str):
 
 def selo_data(spec: dict, profile: str):
     """``(samples, scales)``: AIR-SLT-layout samples and the tiling scales for their pixel size."""
-    from dgtrs_lib.data.loaders import load_airslt
+    from dgtrs_lib.data.airslt import load_airslt
     from dgtrs_lib.env import cache_dir
     from dgtrs_lib.evaluation.selo import MINIATURE_SCALES, REFERENCE_SCALES
 

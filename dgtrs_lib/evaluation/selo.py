@@ -338,7 +338,7 @@ def load_image_array(path) -> np.ndarray:
 def evaluate_selo(model, samples, *, preprocess=None, tokenizer=None, scales: Sequence[int] = REFERENCE_SCALES,
                   ksize: int | None = None, tile_mode: str = "fast", batch_size: int = 64,
                   jpeg_roundtrip: bool = False, progress: bool = False) -> tuple[dict, list[dict]]:
-    """SeLo over ``samples`` (``dgtrs_lib.data.loaders.SeloSample`` list): per case the probmap and
+    """SeLo over ``samples`` (``dgtrs_lib.data.common.SeloSample`` list): per case the probmap and
     Rsu/Ras/Rda/Rmi; tiles are encoded once per image and shared by its captions.
 
     Returns ``(mean metrics, per-case rows)``; the dataset score is the mean over cases (Rmi

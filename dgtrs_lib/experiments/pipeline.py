@@ -13,7 +13,7 @@ we replay the same three stages at miniature scale on the embedded SynDG-RS data
 
 Profiles: ``smoke`` (seconds per stage, CI), ``cpu`` (the whole pipeline in minutes on 2 cores),
 ``gpu`` (ViT-B/16 from OpenAI weights + KPS at 248 tokens, Long-CLIP's recipe, on a real
-dual-granularity dataset read by ``dgtrs_lib.data.loaders``; set ``DGTRS_GPU_DATA``).
+dual-granularity dataset read by ``dgtrs_lib.data.dual``; set ``DGTRS_GPU_DATA``).
 
 After each stage a quick held-out check (validation split): retrieval R@1/R@5 image<->long and
 image<->short with ``dgtrs_lib.evaluation.metrics.retrieval_metrics``. Results go to
@@ -30,21 +30,20 @@ import json
 import math
 import os
 import time
-from functools import lru_cache
 from pathlib import Path
 
 import torch
 
+from dgtrs_lib.data.pairs import PairData, load_pairs
 from dgtrs_lib.io import atomic_write_text
 from dgtrs_lib.model.sources import load_model
-from dgtrs_lib.model.transforms import make_preprocess
 from dgtrs_lib.training.distributed import dist_info
 from dgtrs_lib.model.longclip import create_model, stretch_model
 from dgtrs_lib.env import artifacts_dir, results_dir
 from dgtrs_lib.profiles import get_profile, resolve_profile
 from dgtrs_lib.results import results_doc
 from dgtrs_lib.results import write_results as _write
-from dgtrs_lib.training.trainer import FINAL_FILE, PairData, TrainConfig, read_metrics, train
+from dgtrs_lib.training.trainer import FINAL_FILE, TrainConfig, read_metrics, train
 
 def pipeline_dir(profile: str) -> Path:
     return artifacts_dir(profile) / "pipeline"
@@ -54,56 +53,6 @@ def variant_name(schedule: str = "default", stretch: str = "kps", pca: bool = Fa
                  steps: int | None = None) -> str:
     name = f"ft-{schedule}-{stretch}-{'pca' if pca else 'nopca'}-s{seed}"
     return name + (f"-{steps}steps" if steps is not None else "")
-
-
-# ----------------------------------------------------------------------------- data
-def _images_tensor(ds, preprocess) -> torch.Tensor:
-    """Pre-compute every image once (the miniature's whole split fits in memory)."""
-    from tqdm.auto import tqdm
-
-    return torch.stack([preprocess(im.convert("RGB")) for im in tqdm(ds["image"], desc="images", leave=False)])
-
-
-@lru_cache(maxsize=8)
-def _syndg_split(profile: str, split: str, image_size: int):
-    from dgtrs_lib.data.syndg import load_syndg
-
-    ds = load_syndg(profile)[split]
-    return _images_tensor(ds, make_preprocess(image_size)), list(ds["long_caption"]), list(ds["short_caption"])
-
-
-def _gpu_dataset(split: str):
-    from dgtrs_lib.data.loaders import load_dual_hf
-
-    spec = dict(get_profile("gpu").gpu_data)
-    if os.environ.get("DGTRS_GPU_DATA"):
-        spec.update(json.loads(os.environ["DGTRS_GPU_DATA"]) if os.environ["DGTRS_GPU_DATA"].startswith("{")
-                    else {"source": os.environ["DGTRS_GPU_DATA"]})
-    source = spec.pop("source")
-    ds = load_dual_hf(source, split="train", **spec)
-    held = min(1000, len(ds) // 10)  # Long-CLIP holds out the first 1000 pairs for validation
-    return ds.select(range(held)) if split == "validation" else ds.select(range(held, len(ds)))
-
-
-def load_pairs(profile: str, split: str, context_length: int, image_size: int, *, short_only: bool = False,
-               limit: int | None = None) -> PairData:
-    """``PairData`` of a split for a profile. ``short_only`` (stage 1) tokenises only the short
-    captions (the long slot repeats them; a short-only schedule never reads it)."""
-    if profile == "gpu":
-        ds = _gpu_dataset(split)
-        if limit:
-            ds = ds.select(range(min(limit, len(ds))))
-        preprocess = make_preprocess(image_size)
-
-        def images(idx):  # decode and transform per batch: the real set does not fit in memory
-            return torch.stack([preprocess(ds[int(i)]["image"].convert("RGB")) for i in idx])
-
-        longs, shorts = list(ds["long_caption"]), list(ds["short_caption"])
-    else:
-        images, longs, shorts = _syndg_split(profile, split, image_size)
-        if limit:
-            images, longs, shorts = images[:limit], longs[:limit], shorts[:limit]
-    return PairData.from_texts(images, shorts if short_only else longs, shorts, context_length)
 
 
 # ----------------------------------------------------------------------------- evaluation

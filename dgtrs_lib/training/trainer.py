@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dgtrs_lib.data.pairs import PairData
 from dgtrs_lib.io import append_jsonl, atomic_save, write_jsonl
 from dgtrs_lib.model.checkpoint import CheckpointError, save_official
 from dgtrs_lib.training.config import TrainConfig
@@ -57,55 +58,12 @@ from dgtrs_lib.training.distributed import setup_distributed
 from dgtrs_lib.training.losses import DualGranularityLoss
 from dgtrs_lib.training.lr import cosine_lr
 from dgtrs_lib.training.metrics_log import METRICS_FILE, read_metrics
-from dgtrs_lib.model.tokenizer import tokenize
 
 STATE_FILE = "train_state.pt"
 FINAL_FILE = "final.pt"
 
 
 # ----------------------------------------------------------------------------- data
-def trim_padding(tokens: torch.Tensor) -> torch.Tensor:
-    """Drop the trailing all-padding columns (padding id 0 only ever follows EOT)."""
-    width = int((tokens != 0).sum(dim=1).max()) if tokens.numel() else 0
-    return tokens[:, : max(width, 2)]
-
-
-@dataclass
-class PairData:
-    """Image/long/short triples held in memory, ready to batch.
-
-    ``images`` is a float tensor ``[N, 3, H, W]`` (already preprocessed) or a callable mapping an
-    index tensor to such a batch (for datasets too large to hold, e.g. the gpu profile).
-    ``long_tokens``/``short_tokens`` are ``[N, L]`` token ids (zero padded).
-    """
-
-    images: torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
-    long_tokens: torch.Tensor
-    short_tokens: torch.Tensor
-    n: int | None = None
-
-    def __post_init__(self):
-        n = len(self.long_tokens)
-        if len(self.short_tokens) != n or (isinstance(self.images, torch.Tensor) and len(self.images) != n):
-            sizes = (len(self.images) if isinstance(self.images, torch.Tensor) else "callable", n, len(self.short_tokens))
-            raise ValueError(f"PairData: images, long_tokens and short_tokens must have one row per pair, got sizes {sizes}")
-        self.n = n
-
-    @classmethod
-    def from_texts(cls, images, long_texts, short_texts, context_length: int) -> "PairData":
-        """Tokenise every caption once (truncation is reported by a ``TruncationWarning``)."""
-        long_tok = tokenize(list(long_texts), context_length, pad_to_longest=True)
-        short_tok = tokenize(list(short_texts), context_length, pad_to_longest=True)
-        return cls(images, long_tok, short_tok)
-
-    def __len__(self) -> int:
-        return self.n
-
-    def batch(self, idx: torch.Tensor):
-        images = self.images[idx] if isinstance(self.images, torch.Tensor) else self.images(idx)
-        return images, trim_padding(self.long_tokens[idx]), trim_padding(self.short_tokens[idx])
-
-
 class BatchOrder:
     """Which pair indices micro-step ``m`` of process ``rank`` uses (a pure function)."""
 

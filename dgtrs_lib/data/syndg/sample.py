@@ -1,0 +1,85 @@
+"""One SynDG-RS sample: ground truth -> 64x64 pixels -> captions, from one seeded generator.
+
+:func:`generate_sample` seeds ``numpy.random.default_rng([seed, split id, index])`` and draws, in
+this order, the ground truth (:func:`sample_ground_truth`: 2-3 object groups with distinct
+colours and grid cells, and the class layout), the image (:func:`render_sample`: background,
+placement, drawing; it records what was really placed and the pairwise relations), then the
+captions (:func:`dgtrs_lib.data.syndg.captions.write_captions`). ``meta`` holds the ground truth as
+JSON. Design: :mod:`dgtrs_lib.data.syndg`.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from dgtrs_lib.data.syndg.captions import write_captions
+from dgtrs_lib.data.syndg.render import class_layout, draw_objects, place_group, render_background
+from dgtrs_lib.data.syndg.vocabulary import (CLASS_OBJECTS, CLASSES, IMAGE_SIZE, MAX_COUNT, OBJECT_TYPES, PALETTE,
+                                             POSITIONS, SIZES, SPLIT_IDS, VERSION)
+
+
+def _grid_cell(pos: str, size: int = IMAGE_SIZE, margin: int = 3):
+    r, c = divmod(POSITIONS.index(pos), 3)
+    edges = [0, size // 3, 2 * size // 3 + 1, size]
+    return (max(0, edges[c] - margin), max(0, edges[r] - margin),
+            min(size, edges[c + 1] + margin), min(size, edges[r + 1] + margin))
+
+
+def _relation(a: str, b: str) -> str | None:
+    ra, ca = divmod(POSITIONS.index(a), 3)
+    rb, cb = divmod(POSITIONS.index(b), 3)
+    if ra == rb and ca != cb:
+        return "to the left of" if ca < cb else "to the right of"
+    if ca == cb and ra != rb:
+        return "above" if ra < rb else "below"
+    if ra != rb and ca != cb:
+        return ("above" if ra < rb else "below") + (" and to the left of" if ca < cb else " and to the right of")
+    return None
+
+
+def sample_ground_truth(cls: str, rng) -> dict:
+    """Draw the scene's ground truth: layout and 2-3 object groups with distinct colours/cells."""
+    n_groups = int(rng.choice([2, 3], p=[0.45, 0.55]))
+    colours = [str(c) for c in rng.choice(list(PALETTE), size=n_groups, replace=False)]
+    cells = [str(p) for p in rng.choice(POSITIONS, size=n_groups, replace=False)]
+    groups = []
+    for colour, pos in zip(colours, cells):
+        size = str(rng.choice(list(SIZES)))
+        groups.append({"type": str(rng.choice(CLASS_OBJECTS[cls])), "colour": colour,
+                       "rgb": list(PALETTE[colour]), "size": size,
+                       "size_px": int(rng.integers(SIZES[size][0], SIZES[size][1] + 1)),
+                       "count": int(rng.integers(1, MAX_COUNT[size] + 1)), "position": pos})
+    return {"class": cls, "layout": class_layout(cls, rng), "objects": groups}
+
+
+def render_sample(gt: dict, rng) -> np.ndarray:
+    """Render a ground truth at 64x64; fills in each group's ``boxes`` and actual ``count``."""
+    img = render_background(gt["class"], IMAGE_SIZE, IMAGE_SIZE, gt["layout"], rng)
+    occupied = np.zeros((IMAGE_SIZE + 4, IMAGE_SIZE + 4), bool)
+    for g in gt["objects"]:
+        g["boxes"] = place_group(occupied, _grid_cell(g["position"]), g["count"],
+                                 OBJECT_TYPES[g["type"]][0], g["size_px"], rng)
+        g["count"] = len(g["boxes"])
+    gt["objects"] = [g for g in gt["objects"] if g["count"] > 0]
+    gt["relations"] = []
+    objs = gt["objects"]
+    for i in range(len(objs)):
+        for j in range(i + 1, len(objs)):
+            rel = _relation(objs[i]["position"], objs[j]["position"])
+            if rel:
+                gt["relations"].append({"subject": i, "relation": rel, "object": j})
+    return draw_objects(img, objs)
+
+
+def generate_sample(seed: int, split: str, index: int, cls: str | None = None) -> dict:
+    """One sample as a plain dict (``image`` is a uint8 array); fully determined by the arguments."""
+    rng = np.random.default_rng([seed, SPLIT_IDS[split], index])
+    cls = cls or CLASSES[index % len(CLASSES)]
+    gt = sample_ground_truth(cls, rng)
+    img = render_sample(gt, rng)
+    short, long = write_captions(gt, rng)
+    image_id = f"syndg-{split}-{index:06d}"
+    meta = {"source": "syndg-rs", "version": VERSION, "seed": seed, "split": split, "index": index, **gt}
+    return {"image_id": image_id, "image": img, "short_caption": short, "long_caption": long,
+            "scene": cls, "meta": json.dumps(meta, sort_keys=True)}
