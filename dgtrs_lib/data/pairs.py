@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
 
@@ -31,6 +32,8 @@ from dgtrs_lib.data.syndg import load_syndg
 from dgtrs_lib.model.tokenizer import tokenize
 from dgtrs_lib.model.transforms import make_preprocess
 from dgtrs_lib.profiles import get_profile
+
+log = logging.getLogger(__name__)
 
 
 def trim_padding(tokens: torch.Tensor) -> torch.Tensor:
@@ -60,12 +63,22 @@ class PairData:
             raise ValueError(f"PairData: images, long_tokens and short_tokens must have one row per pair, got sizes {sizes}")
         self.n = n
 
+    truncated: dict = field(default_factory=dict)
+
     @classmethod
     def from_texts(cls, images, long_texts, short_texts, context_length: int) -> "PairData":
-        """Tokenise every caption once (truncation is reported by a ``TruncationWarning``)."""
-        long_tok = tokenize(list(long_texts), context_length, pad_to_longest=True)
-        short_tok = tokenize(list(short_texts), context_length, pad_to_longest=True)
-        return cls(images, long_tok, short_tok)
+        """Tokenise every caption once. Captions longer than the context are truncated (EOT kept),
+        as training at a fixed context must; how many is logged and kept in ``truncated``
+        (``{"long": n, "short": n, "context": L}``) rather than warned about on every run."""
+        long_tok, long_info = tokenize(list(long_texts), context_length, pad_to_longest=True, return_info=True,
+                                       warn=False)
+        short_tok, short_info = tokenize(list(short_texts), context_length, pad_to_longest=True, return_info=True,
+                                         warn=False)
+        truncated = {"long": long_info.n_truncated, "short": short_info.n_truncated, "context": context_length}
+        if long_info.n_truncated or short_info.n_truncated:
+            log.info("tokenised %d pairs at context %d: %d long and %d short captions truncated", len(long_tok),
+                     context_length, long_info.n_truncated, short_info.n_truncated)
+        return cls(images, long_tok, short_tok, truncated=truncated)
 
     def __len__(self) -> int:
         return self.n
