@@ -94,7 +94,7 @@ def test_gpu_profile_data_path_reads_a_local_dual_folder(tmp_path, monkeypatch):
 
 
 def test_shared_caption_recall_scores_distinct_captions():
-    from dgtrs_lib.experiments.pipeline import shared_caption_recall
+    from dgtrs_lib.evaluation.retrieval import shared_caption_recall
 
     caption_of = torch.tensor([0, 1, 2, 2])  # images 2 and 3 share one caption
     texts = torch.eye(3)[caption_of]

@@ -16,7 +16,7 @@ Profiles: ``smoke`` (seconds per stage, CI), ``cpu`` (the whole pipeline in minu
 dual-granularity dataset read by ``dgtrs_lib.data.loaders``; set ``DGTRS_GPU_DATA``).
 
 After each stage a quick held-out check (validation split): retrieval R@1/R@5 image<->long and
-image<->short with ``dgtrs_lib.evaluation.metrics.retrieval_metrics``. Results go to
+image<->short (``dgtrs_lib.evaluation.evaluate.heldout_retrieval``). Results go to
 ``results/<profile>/pipeline.json`` (+ CSV), checkpoints to ``artifacts/<profile>/pipeline/``.
 
 For ablations (issue #7): :func:`pretrain_stage1` (one per seed, cached) and
@@ -30,13 +30,16 @@ import json
 import math
 import os
 import time
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
+from dgtrs_lib.evaluation.evaluate import heldout_retrieval
 from dgtrs_lib.io import atomic_write_text
 from dgtrs_lib.model.sources import load_model
+from dgtrs_lib.model.tokenizer import TruncationWarning
 from dgtrs_lib.model.transforms import make_preprocess
 from dgtrs_lib.training.losses import dist_info
 from dgtrs_lib.model.longclip import create_model, stretch_model
@@ -107,74 +110,15 @@ def load_pairs(profile: str, split: str, context_length: int, image_size: int, *
 
 
 # ----------------------------------------------------------------------------- evaluation
-@torch.no_grad()
-def encode_pairs(model, data: PairData, batch_size: int = 256, device="cpu"):
-    """Normalised image, long-text and short-text features of every pair."""
-    model.eval().to(device)
-    feats = {"image": [], "long": [], "short": []}
-    for start in range(0, len(data), batch_size):
-        idx = torch.arange(start, min(start + batch_size, len(data)))
-        images, long_tok, short_tok = data.batch(idx)
-        feats["image"].append(torch.nn.functional.normalize(model.encode_image(images.to(device)).float(), dim=-1).cpu())
-        feats["long"].append(torch.nn.functional.normalize(model.encode_text(long_tok.to(device)).float(), dim=-1).cpu())
-        feats["short"].append(torch.nn.functional.normalize(model.encode_text(short_tok.to(device)).float(), dim=-1).cpu())
-    return {k: torch.cat(v) for k, v in feats.items()}
-
-
 def retrieval_check(model, profile: str, split: str = "validation", device="cpu", limit: int | None = -1) -> dict:
-    """Held-out R@1/R@5 (percent) image<->long and image<->short, one caption per image.
-
-    The text side is tokenised at the model's own context (a 32-token stage-1 model reads only
-    the first 32 tokens of a long caption -- which is the point of stretching it)."""
-    from dgtrs_lib.evaluation.metrics import retrieval_metrics
-
+    """Held-out R@1/R@5 (percent) image<->long and image<->short, one caption per image:
+    ``heldout_retrieval`` on the split's pairs (``limit`` pairs; -1: the profile's ``heldout_limit``),
+    tokenised at the model's own context."""
     limit = get_profile(profile).heldout_limit if limit == -1 else limit
-    import warnings
-
-    from dgtrs_lib.model.tokenizer import TruncationWarning
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TruncationWarning)
         data = load_pairs(profile, split, model.context_length, model.image_size, limit=limit)
-    feats = encode_pairs(model, data, device=device)
-    n = len(data)
-    out = {"pairs": n, "chance_R@1": 100.0 / n}
-    for kind in ("long", "short"):
-        texts = data.long_tokens if kind == "long" else data.short_tokens
-        uniq, caption_of = torch.unique(texts, dim=0, return_inverse=True)
-        if len(uniq) == n:  # one distinct caption per image: the standard protocol
-            m = retrieval_metrics(feats["image"], feats[kind], torch.arange(n), ks=(1, 5))
-        else:  # duplicated captions (SynDG short captions are class-level): score distinct captions
-            m = shared_caption_recall(feats["image"], feats[kind], caption_of, ks=(1, 5))
-            out[f"{kind}_distinct_captions"] = len(uniq)
-        out.update({f"{kind}_{k}": round(v, 2) for k, v in m.items()})
-    return out
-
-
-def shared_caption_recall(image_features, text_features, caption_of, ks=(1, 5)) -> dict:
-    """R@k (percent) when several images share one caption text.
-
-    With identical captions, a one-caption-per-image protocol has exact ties that no model can
-    break (pessimistic tie-breaking gives 0). Here each DISTINCT caption is one candidate:
-    image -> text is a hit when the image's caption is among the top k distinct captions; text ->
-    image (one query per distinct caption) is a hit when any of the top k images carries it.
-    ``caption_of[i]`` is the distinct-caption index of image i (its features are those of one of
-    its identical copies).
-    """
-    n_caps = int(caption_of.max()) + 1
-    first = torch.full((n_caps,), -1, dtype=torch.long)
-    for i in range(len(caption_of) - 1, -1, -1):
-        first[caption_of[i]] = i
-    caps = torch.nn.functional.normalize(text_features[first].float(), dim=-1)
-    sims = torch.nn.functional.normalize(image_features.float(), dim=-1) @ caps.T  # [images, captions]
-    own = sims.gather(1, caption_of[:, None])
-    i2t_rank = (sims > own).sum(1)  # distinct captions strictly better than the image's own
-    out = {f"i2t_R@{k}": float((i2t_rank < k).float().mean() * 100) for k in ks}
-    order = sims.T.argsort(dim=1, descending=True)  # [captions, images]
-    hits = caption_of[order] == torch.arange(n_caps)[:, None]
-    out.update({f"t2i_R@{k}": float(hits[:, :k].any(1).float().mean() * 100) for k in ks})
-    out["mR"] = sum(out.values()) / len(out)
-    return out
+    return heldout_retrieval(model.to(device).eval(), data)
 
 
 # ----------------------------------------------------------------------------- stages

@@ -1,4 +1,5 @@
-"""Helpers every notebook uses: its start (profile, device, seed) and its closing run manifest.
+"""Helpers every notebook uses: its start (profile, device, seed), the model it studies
+(``resolve_model``) and its closing run manifest.
 
 The manifest records what a reader needs to trust a number: profile, device, library versions,
 wall time, and when it ran. Notebooks print it as their last cell; the runner also collects it.
@@ -36,6 +37,23 @@ def start(profile: str | None = None, seed: int = 0) -> NotebookRun:
     torch.manual_seed(seed)
     device = "cuda" if (prof == "gpu" and torch.cuda.is_available()) else "cpu"
     return NotebookRun(profile=prof, device=device)
+
+
+def resolve_model(profile, source: str | None = None):
+    """``(model, preprocess, info)`` for a notebook, on ``profile.device()``: ``source``, else the
+    ``DGTRS_MODEL`` environment variable (any source of ``dgtrs_lib.model.sources``), else our
+    pipeline's checkpoint -- ``dgtrs_lib.experiments.pipeline.get_or_train``, which trains every
+    missing stage first. (The evaluation layer itself never trains: this choice is the notebooks'.)"""
+    from dgtrs_lib.model.sources import resolve_source
+    from dgtrs_lib.profiles import get_profile
+
+    prof = get_profile(profile)
+    source = source or os.environ.get("DGTRS_MODEL")
+    if not source:
+        from dgtrs_lib.experiments.pipeline import get_or_train
+
+        source = str(get_or_train(prof))
+    return resolve_source(source, prof.device())
 
 
 def _version(pkg: str) -> str | None:
