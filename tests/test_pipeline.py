@@ -1,4 +1,5 @@
-"""The miniature pipeline in the smoke profile: stages, cache reuse, ablation knobs, results files."""
+"""The miniature pipeline in the smoke profile: stages, cache reuse, ablation knobs, run records,
+results files."""
 import json
 
 import pytest
@@ -6,7 +7,9 @@ import torch
 
 from dgtrs_lib import load_model
 from dgtrs_lib.experiments.pipeline import (finetune_variant, get_or_train, load_stage1, pretrain_stage1, run_pipeline,
-                                variant_name, write_results)
+                                            variant_name)
+from dgtrs_lib.experiments.records import RunRecord, read_record
+from dgtrs_lib.model.tokenizer import tokenize
 
 
 @pytest.fixture(scope="module")
@@ -15,19 +18,22 @@ def smoke_run(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     for var, sub in (("DGTRS_ARTIFACTS", "artifacts"), ("DGTRS_RESULTS", "results"), ("DGTRS_CACHE", "cache")):
         mp.setenv(var, str(root / sub))
-    summary = run_pipeline("smoke")
-    yield root, summary
+    record = run_pipeline("smoke")
+    yield root, record
     mp.undo()
 
 
 @pytest.mark.slow  # generates SynDG-RS smoke + trains two stages: ~15 s quiet, ~80 s under contention
 def test_pipeline_runs_all_stages_and_writes_results(smoke_run):
-    root, summary = smoke_run
-    assert set(summary["validation"]) == {"stage1", "stretched", "dgcl"}
-    assert {"stage1_s", "stage2_s", "total_s", "stage1_steps_s", "stage2_steps_s"} <= set(summary["times"])
+    root, record = smoke_run
+    assert set(record.heldout) == {"stage1", "stretched", "dgcl"}
+    assert {"stage1_s", "stage2_s", "total_s", "stage1_steps_s", "stage2_steps_s"} <= set(record.times)
+    assert record.checkpoint == root / "artifacts/smoke/pipeline/dgcl/final.pt" and record.source == str(record.checkpoint)
+    saved = read_record(record.eval)                      # one schema, as written
+    assert (saved.heldout, saved.times, saved.config) == (record.heldout, record.times, record.config)
     stage1 = load_stage1(root / "artifacts/smoke/pipeline/stage1-s0/final.pt")
     assert stage1.context_length == 32 and not hasattr(stage1, "positional_embedding_res")
-    final, _ = load_model(summary["final"])
+    final, _ = load_model(record.checkpoint)
     assert final.context_length == 104 and final.keep == 8
     # KPS kept the first 8 rows of stage 1 (frozen), the rest were trained
     assert torch.equal(final.positional_embedding[:8], stage1.positional_embedding[:8])
@@ -43,31 +49,48 @@ def test_pipeline_runs_all_stages_and_writes_results(smoke_run):
 
 @pytest.mark.slow  # generates SynDG-RS smoke + trains two stages: ~15 s quiet, ~80 s under contention
 def test_get_or_train_loads_existing_checkpoint(smoke_run):
-    root, summary = smoke_run
+    root, record = smoke_run
     before = (root / "artifacts/smoke/pipeline/dgcl/final.pt").stat().st_mtime_ns
-    assert str(get_or_train("smoke")) == summary["final"]
+    loaded = get_or_train("smoke")
+    assert loaded.checkpoint == record.checkpoint and loaded.model is None      # read back, not retrained
+    assert loaded.heldout == record.heldout and loaded.times == record.times
     assert (root / "artifacts/smoke/pipeline/dgcl/final.pt").stat().st_mtime_ns == before
-    assert pretrain_stage1("smoke", 0).stat().st_mtime_ns == (root / "artifacts/smoke/pipeline/stage1-s0/final.pt").stat().st_mtime_ns
+    assert pretrain_stage1("smoke", 0).checkpoint.stat().st_mtime_ns == (root / "artifacts/smoke/pipeline/stage1-s0/final.pt").stat().st_mtime_ns
 
 
 @pytest.mark.slow  # generates SynDG-RS smoke + trains two stages: ~15 s quiet, ~80 s under contention
 def test_finetune_variant_knobs(smoke_run):
     root, _ = smoke_run
     stage1 = pretrain_stage1("smoke", 0)
-    path = finetune_variant("smoke", stage1, schedule="two_stage", stretch="linear", pca=True, seed=1, steps=3)
-    assert path.parent.name == variant_name("two_stage", "linear", True, 1, 3)
-    meta = json.loads(path.with_suffix(".json").read_text())
+    record = finetune_variant("smoke", stage1, schedule="two_stage", stretch="linear", pca=True, seed=1, steps=3)
+    assert record.name == record.checkpoint.parent.name == variant_name("two_stage", "linear", True, 1, 3)
+    meta = json.loads(record.checkpoint.with_suffix(".json").read_text())
     assert meta["stretch"] == "linear" and meta["pca"] is True and meta["schedule"]["name"] == "two_stage"
-    assert meta["loss"] == "longclip" and meta["step"] == 3
-    model, _ = load_model(path)
+    assert meta["loss"] == "longclip" and meta["step"] == 3 and meta["stage1"] == stage1.source
+    model, _ = load_model(record.checkpoint)
     assert model.keep == 0  # the naive linear stretch freezes nothing
-    ev = json.loads((path.parent / "eval.json").read_text())
-    assert ev["validation"]["pairs"] == 64 and "long_i2t_R@1" in ev["validation"]
+    tokens = tokenize(["a harbor with two piers and many small boats"], model.context_length, pad_to_longest=True)
+    with torch.no_grad():   # the model in memory is the one on disk
+        assert torch.equal(record.load().encode_text(tokens), model.encode_text(tokens))
+    ev = json.loads(record.eval.read_text())
+    assert ev["heldout"][record.name]["pairs"] == 64 and "long_i2t_R@1" in ev["heldout"][record.name]
 
 
-def test_write_results_layout(tmp_outputs):
+def test_gpu_stage1_is_a_source_not_a_training_run(tmp_outputs):
+    from dgtrs_lib.profiles import get_profile
+
+    record = pretrain_stage1("gpu", 0)
+    assert isinstance(record, RunRecord) and record.source == get_profile("gpu").stage1_source == "openai:ViT-B-16"
+    assert record.checkpoint is None and record.metrics is None and record.eval is None
+    assert not (tmp_outputs / "artifacts" / "gpu" / "pipeline").exists()
+
+
+def test_results_layout(tmp_outputs):
+    from dgtrs_lib.results import results_doc, write_results
+
     rows = [{"task": "retrieval-long", "dataset": "d", "metric": "i2t_R@1", "value": 12.5, "config": {"a": 1}, "seed": 0}]
-    path = write_results("smoke", "unit", rows, model={"name": "tiny"}, protocol={"k": 1})
+    path = write_results(results_doc("unit", "smoke", rows, model={"name": "tiny"}, protocol={"k": 1}),
+                         tmp_outputs / "results" / "smoke" / "unit.json")
     assert json.loads(path.read_text())["results"] == rows
     assert path.with_suffix(".csv").read_text().splitlines()[1].startswith("retrieval-long,d,i2t_R@1,12.5")
 

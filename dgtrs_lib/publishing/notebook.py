@@ -52,7 +52,7 @@ def resolve_model(profile, source: str | None = None):
     if not source:
         from dgtrs_lib.experiments.pipeline import get_or_train
 
-        source = str(get_or_train(prof))
+        source = get_or_train(prof).source
     return resolve_source(source, prof.device())
 
 
