@@ -126,3 +126,27 @@ def test_shared_caption_recall_scores_distinct_captions():
     swapped = perfect[[1, 0, 2, 3]]  # images 0 and 1 match each other's caption
     m = shared_caption_recall(swapped, texts, caption_of, ks=(1, 2))
     assert m["i2t_R@1"] == 50.0 and m["t2i_R@1"] == pytest.approx(100 / 3) and m["i2t_R@2"] == 100.0
+
+
+def test_run_records_read_the_one_schema_and_the_earlier_layouts(tmp_path):
+    from dgtrs_lib.experiments.records import record_of, write_record
+
+    check = {"pairs": 4, "chance_R@1": 25.0, "long_i2t_R@1": 50.0}
+    run = tmp_path / "artifacts" / "cpu" / "pipeline" / "dgcl"
+    record = RunRecord.of_checkpoint("stage2", "cpu", run / "final.pt", config={"seed": 0}, times={"total_s": 1.0},
+                                     heldout={"dgcl": check})
+    write_record(record)
+    assert record_of(run / "final.pt", "stage2", "cpu") == record
+    # before the one schema: the pipeline's summary and a variant's held-out check
+    (run / "eval.json").write_text(json.dumps({"profile": "cpu", "seed": 0, "schedule": "default",
+                                               "final": str(run / "final.pt"), "times": {"total_s": 2.0},
+                                               "validation": {"stage1": check, "dgcl": check}}))
+    old = record_of(run / "final.pt", "stage2", "cpu")
+    assert old.heldout == {"stage1": check, "dgcl": check} and old.times == {"total_s": 2.0}
+    assert old.config["schedule"] == "default" and old.metrics == run / "metrics.jsonl"
+    variant = tmp_path / "ft-cosine-kps-nopca-s0"
+    variant.mkdir()
+    (variant / "eval.json").write_text(json.dumps({"variant": variant.name, "stage": "stage2", "seed": 0, "schedule": "cosine",
+                                                   "steps": 5, "train_wall_s": 3.0, "validation": check}))
+    old = record_of(variant / "final.pt", "stage2", "cpu")
+    assert old.heldout == {variant.name: check} and old.times == {"train_wall_s": 3.0} and old.config["steps"] == 5
