@@ -48,8 +48,13 @@ import numpy as np
 import torch
 
 from dgtrs_lib.evaluation.classification import evaluate_classifier, get_templates, mean_over_datasets
-from dgtrs_lib.evaluation.datasets import (EvaluationError, classification_data, parse_dataset_spec, retrieval_data,
-                                           selo_data)
+from dgtrs_lib.evaluation.datasets import (
+    EvaluationError,
+    classification_data,
+    parse_dataset_spec,
+    retrieval_data,
+    selo_data,
+)
 from dgtrs_lib.evaluation.encode import encode_images, encode_pairs, encode_texts
 from dgtrs_lib.evaluation.retrieval import retrieval_scores
 from dgtrs_lib.evaluation.selo import evaluate_selo, scaled_kernel
