@@ -26,7 +26,7 @@ _EXPORTS = {
     "dgtrs_lib.model.longclip": ("MODEL_CONFIGS", "DynamicCLIP", "LongCLIP", "create_long_model", "create_model",
                                  "stretch_model"),
     "dgtrs_lib.model.checkpoint": ("CheckpointError", "load_state_dict_file", "save_official"),
-    "dgtrs_lib.model.sources": ("load_model",),
+    "dgtrs_lib.model.sources": ("load_model", "resolve_source"),
     "dgtrs_lib.io": ("atomic_save",),
     "dgtrs_lib.profiles": ("Profile", "get_profile"),
     "dgtrs_lib.evaluation.evaluate": ("evaluate",),

@@ -63,6 +63,18 @@ def artifacts_dir(profile=None) -> Path:
     return _mk(base / str(profile)) if profile else base
 
 
+def pipeline_dir(profile) -> Path:
+    """The miniature pipeline's runs, one folder per stage or variant: ``artifacts/<profile>/pipeline/``."""
+    return artifacts_dir(profile) / "pipeline"
+
+
+def pipeline_checkpoint(profile, run: str = "dgcl") -> Path:
+    """The fine-tuned checkpoint of a pipeline run (default: the main run, ``dgcl``):
+    ``artifacts/<profile>/pipeline/<run>/final.pt`` (``dgtrs_lib.training.trainer.FINAL_FILE``).
+    The evaluation CLI's default model; ``dgtrs_lib.experiments.pipeline`` trains it."""
+    return pipeline_dir(profile) / run / "final.pt"
+
+
 def results_dir(profile=None) -> Path:
     """Machine-readable results (JSON/CSV): ``results/<profile>/``."""
     base = _dir("DGTRS_RESULTS", "results")

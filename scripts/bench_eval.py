@@ -4,7 +4,7 @@
    same model, same machine:
 
    * *reference protocol*, implemented here as the baseline, step for step as GeoRSCLIP's
-     ``AIR_SLT`` + ``semantic_localization_evaluation`` (anchors.md section 5): every tile
+     ``AIR_SLT`` + ``semantic_localization_evaluation`` (SeLo v1, Yuan et al. 2022): every tile
      resized to 256 (bicubic) and written as a JPEG named ``r0_r1_c0_c1.jpg``, read back and
      preprocessed one by one, **encoded one tile at a time**, accumulated with slice additions
      and divided in a per-pixel Python double loop, then min-max / uint8 / median blur;
@@ -24,7 +24,7 @@
    matrix would be 10k x 50k x 4 B = 2 GB; the chunks hold about 64 MiB).
 
 Model: the CPU miniature (``tiny``, untrained: speed does not depend on the weights), or any
-``--model`` source ``dgtrs_lib.evaluation.evaluate`` accepts (e.g. ViT-B/16 on a GPU). Results go to
+``--model`` source of ``dgtrs_lib.model.sources`` (e.g. ViT-B/16 on a GPU). Results go to
 ``results/<profile>/bench_eval.json`` (+ CSV) in the project layout; the 1-minute load average
 is recorded because this project's machines are shared; SeLo timings are the minimum over
 ``--repeat`` interleaved runs per side.
@@ -48,15 +48,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dgtrs_lib.evaluation.evaluate import load_evaluation_model  # noqa: E402
 from dgtrs_lib.io import hardware, versions  # noqa: E402
 from dgtrs_lib.results import write_results  # noqa: E402
-from dgtrs_lib.evaluation.metrics import retrieval_metrics  # noqa: E402
+from dgtrs_lib.evaluation.retrieval import retrieval_metrics  # noqa: E402
 from dgtrs_lib.env import results_dir  # noqa: E402
 from dgtrs_lib.profiles import resolve_profile  # noqa: E402
 from dgtrs_lib.evaluation.selo import (REFERENCE_KERNEL, REFERENCE_SCALES, aggregate_tiles, median_blur_uint8,  # noqa: E402
                             tile_features, tile_grid, tile_similarities)
-from dgtrs_lib.evaluation.zeroshot import encode_texts  # noqa: E402
+from dgtrs_lib.evaluation.encode import encode_texts  # noqa: E402
+from dgtrs_lib.model.sources import resolve_source  # noqa: E402
 
 
 def synthetic_scene(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -214,7 +214,7 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=3, help="SeLo repeats per side (minimum reported)")
     a = p.parse_args(argv)
     profile = resolve_profile(a.profile)
-    model, preprocess, info = load_evaluation_model(a.model, a.device)
+    model, preprocess, info = resolve_source(a.model, a.device)
     rows, notes = [], {"load_avg_1min_before": os.getloadavg()[0]}
     h, w = (800, 1200) if a.quick else (2000, 3000)
     if not a.skip_retrieval:    # first, so its peak-RSS delta is not hidden by the SeLo run's peak

@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dgtrs_lib.training.losses import DualGranularityLoss  # noqa: E402
 from dgtrs_lib.model.longclip import create_long_model  # noqa: E402
-from dgtrs_lib.experiments.pipeline import write_results  # noqa: E402
+from dgtrs_lib.env import results_dir  # noqa: E402
+from dgtrs_lib.results import results_doc, write_results  # noqa: E402
 from dgtrs_lib.training.trainer import DualEncoder  # noqa: E402
 
 # dense bf16 peak FLOP/s (vendor datasheets, no sparsity)
@@ -149,11 +150,12 @@ def main(argv=None):
                                                                       "short_len": args.short_len}})
     out = Path(args.out) if args.out else None
     profile = "gpu" if cuda else "cpu"
-    path = write_results(profile, "bench_train", results,
-                         model={"name": model, "precision": "bf16" if bf16 else "fp32"},
-                         protocol={"steps": steps, "warmup": args.warmup, "statistic": "median step time",
-                                   "memory": "torch.cuda.max_memory_allocated" if cuda else "process peak RSS (ru_maxrss)",
-                                   "note": args.note, "hardware": hw})
+    doc = results_doc("bench_train", profile, results, device="cuda" if cuda else "cpu",
+                      model={"name": model, "precision": "bf16" if bf16 else "fp32"},
+                      protocol={"steps": steps, "warmup": args.warmup, "statistic": "median step time",
+                                "memory": "torch.cuda.max_memory_allocated" if cuda else "process peak RSS (ru_maxrss)",
+                                "note": args.note, "hardware": hw})
+    path = write_results(doc, results_dir(profile) / "bench_train.json")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(path.read_text())

@@ -8,8 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from dgtrs_lib.evaluation.evaluate import (BASELINES, EvaluationError, evaluate, load_evaluation_model, main,
-                                parse_dataset_spec, tiny_random_model)
+from dgtrs_lib.evaluation.datasets import EvaluationError, parse_dataset_spec
+from dgtrs_lib.evaluation.evaluate import evaluate, main
+from dgtrs_lib.model.checkpoint import CheckpointError
+from dgtrs_lib.model.sources import BASELINES, resolve_source, tiny_random_model
 
 
 def test_evaluate_all_four_tasks_on_smoke_data(tmp_outputs):
@@ -102,8 +104,19 @@ def test_bad_inputs_are_named(tmp_outputs, tmp_path):
         evaluate(model=tiny_random_model(), tasks=["retrieval"], profile="smoke")
     with pytest.raises(EvaluationError, match="dataset spec"):
         parse_dataset_spec("karpathy:only-two")
-    with pytest.raises(EvaluationError, match="unknown architecture"):
-        load_evaluation_model("open_clip:NoSuchNet")
-    with pytest.raises(EvaluationError, match="offline"):
-        load_evaluation_model("remoteclip-vit-b-32")
+    with pytest.raises(EvaluationError, match="no model"):
+        evaluate(tasks=["selo"], profile="smoke")                  # evaluation never picks or trains a model
+    with pytest.raises(CheckpointError, match="unknown architecture"):
+        resolve_source("open_clip:NoSuchNet")
+    with pytest.raises(CheckpointError, match="offline"):
+        resolve_source("remoteclip-vit-b-32")
     assert all(("arch" in b and "quickgelu" in b["arch"]) or "source" in b for b in BASELINES.values())
+
+
+def test_cli_without_a_model_names_the_way_out(tmp_outputs, capsys):
+    """No --model and no pipeline checkpoint: a one-line error, no training run."""
+    with pytest.raises(SystemExit):
+        main(["--profile", "smoke", "--tasks", "selo"])
+    err = capsys.readouterr().err
+    assert "no pipeline checkpoint" in err and "dgtrs_lib.experiments.pipeline --profile smoke" in err and "--model" in err
+    assert not (tmp_outputs / "artifacts" / "smoke" / "pipeline").exists()

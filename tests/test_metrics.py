@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from dgtrs_lib.evaluation.metrics import (RETRIEVAL_KEYS, classification_metrics, confusion_matrix, recall_at_k,
-                               retrieval_metrics, retrieval_ranks)
+from dgtrs_lib.evaluation.classification import classification_metrics, confusion_matrix
+from dgtrs_lib.evaluation.retrieval import RETRIEVAL_KEYS, recall_at_k, retrieval_metrics, retrieval_ranks
 
 
 def _hand_case():

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from dgtrs_lib.evaluation.metrics import (attention_peaks, box_filter_uint8, jpeg_roundtrip, polygon_mask, ras, rda,
-                               region_center_radius, rmi, rsu, selo_metrics)
+from dgtrs_lib.evaluation.slm import (attention_peaks, box_filter_uint8, jpeg_roundtrip, polygon_mask, ras, rda,
+                                      region_center_radius, rmi, rsu, selo_metrics)
 
 RECT = np.array([[200.0, 200], [400, 200], [400, 400], [200, 400]])
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dgtrs_lib.evaluation.metrics import box_filter_uint8, selo_metrics
+from dgtrs_lib.evaluation.slm import box_filter_uint8, selo_metrics
 from dgtrs_lib.evaluation.selo import median_blur_uint8
 
 FIX = Path(__file__).parent / "fixtures" / "slm_reference"

@@ -176,6 +176,25 @@ def test_hub_ids_fail_fast_offline(monkeypatch):
         load_model("MitsuiChen14/DGTRS-CLIP-ViT-B-16")
     with pytest.raises(CheckpointError, match="unknown OpenAI model"):
         load_model("openai:RN50")
+    # every download of the one registry passes the same guard (dgtrs_lib.env.require_online)
+    for source in ("openai:ViT-B-16", "dgtrs-clip-b", "remoteclip-vit-b-32", "open_clip:ViT-B-32-quickgelu@openai"):
+        with pytest.raises(CheckpointError, match="needs network access"):
+            load_model(source)
+
+
+def test_registry_resolves_every_kind_of_source(tmp_path):
+    from PIL import Image
+
+    from dgtrs_lib.model.sources import resolve_source
+
+    model, preprocess, info = resolve_source("tiny-random")
+    assert info["source"] == "tiny-random" and info["class"] == "LongCLIP" and info["image_size"] == 64
+    assert "chance-level" in info["note"] and preprocess(Image.new("RGB", (80, 70))).shape == (3, 64, 64)
+    save_official(create_long_model("tiny"), tmp_path / "ours.pt")
+    _, _, info = resolve_source(tmp_path / "ours.pt")
+    assert info["source"] == str(tmp_path / "ours.pt") and info["context_length"] == 104
+    with pytest.raises(CheckpointError, match="state dicts only"):
+        resolve_source("tiny-random", keep=4)
 
 
 def test_vit_b16_config_builds_official_shapes():

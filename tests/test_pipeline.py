@@ -1,4 +1,5 @@
-"""The miniature pipeline in the smoke profile: stages, cache reuse, ablation knobs, results files."""
+"""The miniature pipeline in the smoke profile: stages, cache reuse, ablation knobs, run records,
+results files."""
 import json
 
 import pytest
@@ -6,7 +7,9 @@ import torch
 
 from dgtrs_lib import load_model
 from dgtrs_lib.experiments.pipeline import (finetune_variant, get_or_train, load_stage1, pretrain_stage1, run_pipeline,
-                                variant_name, write_results)
+                                            variant_name)
+from dgtrs_lib.experiments.records import RunRecord, read_record
+from dgtrs_lib.model.tokenizer import tokenize
 
 
 @pytest.fixture(scope="module")
@@ -15,19 +18,22 @@ def smoke_run(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     for var, sub in (("DGTRS_ARTIFACTS", "artifacts"), ("DGTRS_RESULTS", "results"), ("DGTRS_CACHE", "cache")):
         mp.setenv(var, str(root / sub))
-    summary = run_pipeline("smoke")
-    yield root, summary
+    record = run_pipeline("smoke")
+    yield root, record
     mp.undo()
 
 
 @pytest.mark.slow  # generates SynDG-RS smoke + trains two stages: ~15 s quiet, ~80 s under contention
 def test_pipeline_runs_all_stages_and_writes_results(smoke_run):
-    root, summary = smoke_run
-    assert set(summary["validation"]) == {"stage1", "stretched", "dgcl"}
-    assert {"stage1_s", "stage2_s", "total_s", "stage1_steps_s", "stage2_steps_s"} <= set(summary["times"])
+    root, record = smoke_run
+    assert set(record.heldout) == {"stage1", "stretched", "dgcl"}
+    assert {"stage1_s", "stage2_s", "total_s", "stage1_steps_s", "stage2_steps_s"} <= set(record.times)
+    assert record.checkpoint == root / "artifacts/smoke/pipeline/dgcl/final.pt" and record.source == str(record.checkpoint)
+    saved = read_record(record.eval)                      # one schema, as written
+    assert (saved.heldout, saved.times, saved.config) == (record.heldout, record.times, record.config)
     stage1 = load_stage1(root / "artifacts/smoke/pipeline/stage1-s0/final.pt")
     assert stage1.context_length == 32 and not hasattr(stage1, "positional_embedding_res")
-    final, _ = load_model(summary["final"])
+    final, _ = load_model(record.checkpoint)
     assert final.context_length == 104 and final.keep == 8
     # KPS kept the first 8 rows of stage 1 (frozen), the rest were trained
     assert torch.equal(final.positional_embedding[:8], stage1.positional_embedding[:8])
@@ -43,31 +49,48 @@ def test_pipeline_runs_all_stages_and_writes_results(smoke_run):
 
 @pytest.mark.slow  # generates SynDG-RS smoke + trains two stages: ~15 s quiet, ~80 s under contention
 def test_get_or_train_loads_existing_checkpoint(smoke_run):
-    root, summary = smoke_run
+    root, record = smoke_run
     before = (root / "artifacts/smoke/pipeline/dgcl/final.pt").stat().st_mtime_ns
-    assert str(get_or_train("smoke")) == summary["final"]
+    loaded = get_or_train("smoke")
+    assert loaded.checkpoint == record.checkpoint and loaded.model is None      # read back, not retrained
+    assert loaded.heldout == record.heldout and loaded.times == record.times
     assert (root / "artifacts/smoke/pipeline/dgcl/final.pt").stat().st_mtime_ns == before
-    assert pretrain_stage1("smoke", 0).stat().st_mtime_ns == (root / "artifacts/smoke/pipeline/stage1-s0/final.pt").stat().st_mtime_ns
+    assert pretrain_stage1("smoke", 0).checkpoint.stat().st_mtime_ns == (root / "artifacts/smoke/pipeline/stage1-s0/final.pt").stat().st_mtime_ns
 
 
 @pytest.mark.slow  # generates SynDG-RS smoke + trains two stages: ~15 s quiet, ~80 s under contention
 def test_finetune_variant_knobs(smoke_run):
     root, _ = smoke_run
     stage1 = pretrain_stage1("smoke", 0)
-    path = finetune_variant("smoke", stage1, schedule="two_stage", stretch="linear", pca=True, seed=1, steps=3)
-    assert path.parent.name == variant_name("two_stage", "linear", True, 1, 3)
-    meta = json.loads(path.with_suffix(".json").read_text())
+    record = finetune_variant("smoke", stage1, schedule="two_stage", stretch="linear", pca=True, seed=1, steps=3)
+    assert record.name == record.checkpoint.parent.name == variant_name("two_stage", "linear", True, 1, 3)
+    meta = json.loads(record.checkpoint.with_suffix(".json").read_text())
     assert meta["stretch"] == "linear" and meta["pca"] is True and meta["schedule"]["name"] == "two_stage"
-    assert meta["loss"] == "longclip" and meta["step"] == 3
-    model, _ = load_model(path)
+    assert meta["loss"] == "longclip" and meta["step"] == 3 and meta["stage1"] == stage1.source
+    model, _ = load_model(record.checkpoint)
     assert model.keep == 0  # the naive linear stretch freezes nothing
-    ev = json.loads((path.parent / "eval.json").read_text())
-    assert ev["validation"]["pairs"] == 64 and "long_i2t_R@1" in ev["validation"]
+    tokens = tokenize(["a harbor with two piers and many small boats"], model.context_length, pad_to_longest=True)
+    with torch.no_grad():   # the model in memory is the one on disk
+        assert torch.equal(record.load().encode_text(tokens), model.encode_text(tokens))
+    ev = json.loads(record.eval.read_text())
+    assert ev["heldout"][record.name]["pairs"] == 64 and "long_i2t_R@1" in ev["heldout"][record.name]
 
 
-def test_write_results_layout(tmp_outputs):
+def test_gpu_stage1_is_a_source_not_a_training_run(tmp_outputs):
+    from dgtrs_lib.profiles import get_profile
+
+    record = pretrain_stage1("gpu", 0)
+    assert isinstance(record, RunRecord) and record.source == get_profile("gpu").stage1_source == "openai:ViT-B-16"
+    assert record.checkpoint is None and record.metrics is None and record.eval is None
+    assert not (tmp_outputs / "artifacts" / "gpu" / "pipeline").exists()
+
+
+def test_results_layout(tmp_outputs):
+    from dgtrs_lib.results import results_doc, write_results
+
     rows = [{"task": "retrieval-long", "dataset": "d", "metric": "i2t_R@1", "value": 12.5, "config": {"a": 1}, "seed": 0}]
-    path = write_results("smoke", "unit", rows, model={"name": "tiny"}, protocol={"k": 1})
+    path = write_results(results_doc("unit", "smoke", rows, model={"name": "tiny"}, protocol={"k": 1}),
+                         tmp_outputs / "results" / "smoke" / "unit.json")
     assert json.loads(path.read_text())["results"] == rows
     assert path.with_suffix(".csv").read_text().splitlines()[1].startswith("retrieval-long,d,i2t_R@1,12.5")
 
@@ -94,7 +117,7 @@ def test_gpu_profile_data_path_reads_a_local_dual_folder(tmp_path, monkeypatch):
 
 
 def test_shared_caption_recall_scores_distinct_captions():
-    from dgtrs_lib.experiments.pipeline import shared_caption_recall
+    from dgtrs_lib.evaluation.retrieval import shared_caption_recall
 
     caption_of = torch.tensor([0, 1, 2, 2])  # images 2 and 3 share one caption
     texts = torch.eye(3)[caption_of]
@@ -103,3 +126,27 @@ def test_shared_caption_recall_scores_distinct_captions():
     swapped = perfect[[1, 0, 2, 3]]  # images 0 and 1 match each other's caption
     m = shared_caption_recall(swapped, texts, caption_of, ks=(1, 2))
     assert m["i2t_R@1"] == 50.0 and m["t2i_R@1"] == pytest.approx(100 / 3) and m["i2t_R@2"] == 100.0
+
+
+def test_run_records_read_the_one_schema_and_the_earlier_layouts(tmp_path):
+    from dgtrs_lib.experiments.records import record_of, write_record
+
+    check = {"pairs": 4, "chance_R@1": 25.0, "long_i2t_R@1": 50.0}
+    run = tmp_path / "artifacts" / "cpu" / "pipeline" / "dgcl"
+    record = RunRecord.of_checkpoint("stage2", "cpu", run / "final.pt", config={"seed": 0}, times={"total_s": 1.0},
+                                     heldout={"dgcl": check})
+    write_record(record)
+    assert record_of(run / "final.pt", "stage2", "cpu") == record
+    # before the one schema: the pipeline's summary and a variant's held-out check
+    (run / "eval.json").write_text(json.dumps({"profile": "cpu", "seed": 0, "schedule": "default",
+                                               "final": str(run / "final.pt"), "times": {"total_s": 2.0},
+                                               "validation": {"stage1": check, "dgcl": check}}))
+    old = record_of(run / "final.pt", "stage2", "cpu")
+    assert old.heldout == {"stage1": check, "dgcl": check} and old.times == {"total_s": 2.0}
+    assert old.config["schedule"] == "default" and old.metrics == run / "metrics.jsonl"
+    variant = tmp_path / "ft-cosine-kps-nopca-s0"
+    variant.mkdir()
+    (variant / "eval.json").write_text(json.dumps({"variant": variant.name, "stage": "stage2", "seed": 0, "schedule": "cosine",
+                                                   "steps": 5, "train_wall_s": 3.0, "validation": check}))
+    old = record_of(variant / "final.pt", "stage2", "cpu")
+    assert old.heldout == {variant.name: check} and old.times == {"train_wall_s": 3.0} and old.config["steps"] == 5

@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from dgtrs_lib.evaluation.zeroshot import (CLIP_RS_TEMPLATES, GEORSCLIP_STYLE_TEMPLATES, REMOTECLIP_TEMPLATES, build_classifier,
-                                classify, encode_texts, ensemble_embeddings, get_templates, normalize_classname,
-                                tokenizer_for)
+from dgtrs_lib.evaluation.classification import (CLIP_RS_TEMPLATES, GEORSCLIP_STYLE_TEMPLATES, REMOTECLIP_TEMPLATES,
+                                                 build_classifier, classify, ensemble_embeddings, get_templates,
+                                                 normalize_classname)
+from dgtrs_lib.evaluation.encode import encode_texts, tokenizer_for
 
 
 def test_classname_normalisation():

@@ -1,8 +1,9 @@
 """Semantic-localization (SeLo) heat maps from a CLIP model: tiling, batched encoding,
 vectorised aggregation, min-max, uint8 and an exact fast median blur.
 
-Protocol (SeLo v1 as ported to CLIP by GeoRSCLIP, ``shared/reference/anchors.md`` section 5,
-paper.md section 6.4):
+Protocol: SeLo v1 (SemanticLocalizationMetrics, Yuan et al., 2022, ``yuan2022selo``) as ported to
+CLIP by GeoRSCLIP (Zhang et al. 2024, ``zhang2024rs5m``), the semantic-localization task of
+DGTRS-CLIP (arXiv:2503.19311, ``chen2025dgtrs``):
 
 1. Tiles at each scale s (reference 256/512/768) in two passes with offsets 0 and s/2; rows
    r0 = o, o+s, ... < H (columns alike), tile [r0, r0+s) x [c0, c0+s), snapped to [H-s, H) when
@@ -31,7 +32,7 @@ paper.md section 6.4):
 Scales for the CPU miniature: its encoder sees 64 px and our synthetic scenes are 320-512 px, so
 the reference geometry is scaled by 1/4: scales (64, 128, 192) for (256, 512, 768), and the blur
 kernel scales with the smallest scale, ``scaled_kernel(scales) = odd(round(251 * s_min / 256))``
-(63 for the miniature). The SLM metric constants are *not* rescaled (``dgtrs_lib.evaluation.metrics``).
+(63 for the miniature). The SLM metric constants are *not* rescaled (``dgtrs_lib.evaluation.slm``).
 """
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from dgtrs_lib.evaluation.encode import encode_texts
+from dgtrs_lib.evaluation.slm import mean_selo_metrics, selo_metrics
+from dgtrs_lib.model.transforms import model_image_size
 
 REFERENCE_SCALES = (256, 512, 768)
 REFERENCE_KERNEL = 251
@@ -213,11 +218,6 @@ def _norm_stats(preprocess, model):
     return tuple(mean), tuple(std)
 
 
-def model_image_size(model) -> int:
-    size = getattr(getattr(model, "visual", None), "image_size", 224)
-    return int(size[0] if isinstance(size, (tuple, list)) else size)
-
-
 def _to_array(image) -> np.ndarray:
     from PIL import Image
 
@@ -292,8 +292,6 @@ def heatmap(model, image, caption: str | None = None, *, text_feature: torch.Ten
             tokenizer=None, preprocess=None, scales: Sequence[int] = REFERENCE_SCALES,
             tile_mode: str = "fast", batch_size: int = 64, progress: bool = False) -> np.ndarray:
     """The raw SeLo heat map (pixel-wise mean tile cosine, float64 [H, W]) of ``caption``."""
-    from dgtrs_lib.evaluation.zeroshot import encode_texts
-
     arr = _to_array(image)
     if text_feature is None:
         if caption is None:
@@ -345,9 +343,6 @@ def evaluate_selo(model, samples, *, preprocess=None, tokenizer=None, scales: Se
     averaged per case, as the reference).
     """
     from tqdm.auto import tqdm
-
-    from dgtrs_lib.evaluation.metrics import mean_selo_metrics, selo_metrics
-    from dgtrs_lib.evaluation.zeroshot import encode_texts
 
     samples = list(samples)
     if not samples:

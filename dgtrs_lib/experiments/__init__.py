@@ -1,2 +1,3 @@
-"""The experiments layer: the miniature pipeline (``pipeline``: stage orchestration) and the ablation
-study of the paper's claims (``ablations``)."""
+"""The experiments layer: the miniature pipeline (``pipeline``: stage orchestration), its run records
+(``records``: what each stage produced, one object and one file) and the ablation study of the
+paper's claims (``ablations``)."""

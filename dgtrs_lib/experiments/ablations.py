@@ -1,8 +1,8 @@
 """The paper's claims, tested in miniature: KPS vs naive stretching, and the curriculum vs single
 granularity and fixed weighting, on all four zero-shot tasks, over several seeds.
 
-DGTRS-CLIP (arXiv:2503.19311) claims (``shared/reference/paper.md`` sections 3, 4 and 8; its own
-ablation tables are not public) that
+DGTRS-CLIP (arXiv:2503.19311, ``chen2025dgtrs``) claims in its method (KPS, DGCL) and experiment
+sections (its own ablation tables are not public) that
 
 * **(KPS)** stretching the text positions with KPS lets CLIP use long descriptions without losing
   what it knew -- here: KPS beats naive linear interpolation of all positions, with the same
@@ -93,22 +93,20 @@ CLAIMS = (
 
 TIE = 1e-6  # differences smaller than this are ties (identical predictions), never a win
 
-# Fine-tuning steps per configuration in the study (None: the profile's pipeline setting). The cpu
-# study trains 8 fine-tuned configurations x 3 seeds within an hour on 2 cores, so each gets 150
-# steps (the main pipeline: 400); every configuration gets the same budget.
+# Fine-tuning steps per configuration in the study: the profile's ``ablation_steps`` (None: its
+# pipeline setting). The cpu study trains 8 fine-tuned configurations x 3 seeds within an hour on
+# 2 cores, so each gets 150 steps (the main pipeline: 400); every configuration gets the same budget.
 def _model_for(variant: Variant, profile: str, seed: int, steps: int | None):
-    """(model, preprocess, description) of one configuration, training what is missing."""
-    from dgtrs_lib.model.sources import load_model
+    """(model, preprocess, description) of one configuration, training what is missing; the
+    model is the one just trained (in memory) or read from its checkpoint."""
     from dgtrs_lib.model.transforms import make_preprocess
-    from dgtrs_lib.experiments.pipeline import finetune_variant, load_stage1, pretrain_stage1
+    from dgtrs_lib.experiments.pipeline import finetune_variant, pretrain_stage1
 
     stage1 = pretrain_stage1(profile, seed)
-    if variant.finetune is None:
-        model = load_stage1(stage1)
-        return model, make_preprocess(model.image_size), {"checkpoint": str(stage1)}
-    ckpt = finetune_variant(profile, stage1, seed=seed, steps=steps, evaluate=False, **variant.finetune)
-    model, preprocess = load_model(ckpt)
-    return model, preprocess, {"checkpoint": str(ckpt), **variant.finetune}
+    record = stage1 if variant.finetune is None else finetune_variant(profile, stage1, seed=seed, steps=steps,
+                                                                     evaluate=False, **variant.finetune)
+    model = record.load(get_profile(profile).device())
+    return model, make_preprocess(model.image_size), {"checkpoint": record.source, **(variant.finetune or {})}
 
 
 def run_one(variant: Variant, profile: str, seed: int, *, steps: int | None = None, tasks=None) -> list[dict]:

@@ -1,9 +1,9 @@
 """The miniature DGTRS-CLIP pipeline: short-caption pre-training -> KPS -> DGCL fine-tuning.
 
-DGTRS-CLIP (arXiv:2503.19311) starts from OpenAI CLIP (trained on short alt-texts with a 77-token
-context), stretches its text positions with Long-CLIP's KPS to 248, and fine-tunes it on
-(image, short caption, long caption) triples with the dual-granularity curriculum (DGCL). On a CPU
-we replay the same three stages at miniature scale on the embedded SynDG-RS data
+DGTRS-CLIP (arXiv:2503.19311, ``chen2025dgtrs``) starts from OpenAI CLIP (trained on short alt-texts
+with a 77-token context), stretches its text positions with Long-CLIP's KPS to 248, and fine-tunes
+it on (image, short caption, long caption) triples with the dual-granularity curriculum (DGCL). On a
+CPU we replay the same three stages at miniature scale on the embedded SynDG-RS data
 (``dgtrs_lib.data.syndg``):
 
 1. **stage 1** -- a ``tiny`` CLIP (``dgtrs_lib.model.longclip``) trained from scratch on SHORT captions
@@ -13,14 +13,18 @@ we replay the same three stages at miniature scale on the embedded SynDG-RS data
 
 Profiles: ``smoke`` (seconds per stage, CI), ``cpu`` (the whole pipeline in minutes on 2 cores),
 ``gpu`` (ViT-B/16 from OpenAI weights + KPS at 248 tokens, Long-CLIP's recipe, on a real
-dual-granularity dataset read by ``dgtrs_lib.data.dual``; set ``DGTRS_GPU_DATA``).
+dual-granularity dataset read by ``dgtrs_lib.data.dual``; set ``DGTRS_GPU_DATA``). Training and
+the held-out checks run on ``profile.device()`` unless a ``device`` is given.
 
-After each stage a quick held-out check (validation split): retrieval R@1/R@5 image<->long and
-image<->short with ``dgtrs_lib.evaluation.metrics.retrieval_metrics``. Results go to
+This module is the stage orchestration only. Every stage returns a ``RunRecord``
+(``dgtrs_lib.experiments.records``: checkpoint or source, the model in memory when just trained,
+metrics and record paths, times, held-out scores), written as the run folder's ``eval.json``.
+After each stage a held-out check (validation split): retrieval R@1/R@5 image<->long and
+image<->short (``dgtrs_lib.evaluation.evaluate.heldout_retrieval``). Results go to
 ``results/<profile>/pipeline.json`` (+ CSV), checkpoints to ``artifacts/<profile>/pipeline/``.
 
 For ablations (issue #7): :func:`pretrain_stage1` (one per seed, cached) and
-:func:`finetune_variant` (schedule, stretch mode, PCA on/off, seed, steps -> checkpoint path).
+:func:`finetune_variant` (schedule, stretch mode, PCA on/off, seed, steps -> its record).
 Launch several processes with ``torchrun --nproc_per_node N -m dgtrs_lib.experiments.pipeline --profile gpu``.
 """
 from __future__ import annotations
@@ -30,23 +34,25 @@ import json
 import math
 import os
 import time
-from pathlib import Path
+import warnings
+from functools import lru_cache
 
 import torch
 
-from dgtrs_lib.data.pairs import PairData, load_pairs
-from dgtrs_lib.io import atomic_write_text
+from dgtrs_lib.data.pairs import load_pairs
+from dgtrs_lib.evaluation.evaluate import heldout_retrieval
+from dgtrs_lib.experiments.records import RECORD_FILE, RunRecord, read_record, record_of, write_record
 from dgtrs_lib.model.sources import load_model
+from dgtrs_lib.model.tokenizer import TruncationWarning
+from dgtrs_lib.model.transforms import make_preprocess
 from dgtrs_lib.training.distributed import dist_info
 from dgtrs_lib.model.longclip import create_model, stretch_model
-from dgtrs_lib.env import artifacts_dir, results_dir
-from dgtrs_lib.profiles import get_profile, resolve_profile
-from dgtrs_lib.results import results_doc
-from dgtrs_lib.results import write_results as _write
-from dgtrs_lib.training.trainer import FINAL_FILE, TrainConfig, read_metrics, train
-
-def pipeline_dir(profile: str) -> Path:
-    return artifacts_dir(profile) / "pipeline"
+from dgtrs_lib.env import pipeline_checkpoint, pipeline_dir, results_dir
+from dgtrs_lib.profiles import get_profile
+from dgtrs_lib.results import results_doc, write_results
+from dgtrs_lib.training.config import TrainConfig
+from dgtrs_lib.training.metrics_log import read_metrics
+from dgtrs_lib.training.trainer import FINAL_FILE, train
 
 
 def variant_name(schedule: str = "default", stretch: str = "kps", pca: bool = False, seed: int = 0,
@@ -56,74 +62,16 @@ def variant_name(schedule: str = "default", stretch: str = "kps", pca: bool = Fa
 
 
 # ----------------------------------------------------------------------------- evaluation
-@torch.no_grad()
-def encode_pairs(model, data: PairData, batch_size: int = 256, device="cpu"):
-    """Normalised image, long-text and short-text features of every pair."""
-    model.eval().to(device)
-    feats = {"image": [], "long": [], "short": []}
-    for start in range(0, len(data), batch_size):
-        idx = torch.arange(start, min(start + batch_size, len(data)))
-        images, long_tok, short_tok = data.batch(idx)
-        feats["image"].append(torch.nn.functional.normalize(model.encode_image(images.to(device)).float(), dim=-1).cpu())
-        feats["long"].append(torch.nn.functional.normalize(model.encode_text(long_tok.to(device)).float(), dim=-1).cpu())
-        feats["short"].append(torch.nn.functional.normalize(model.encode_text(short_tok.to(device)).float(), dim=-1).cpu())
-    return {k: torch.cat(v) for k, v in feats.items()}
-
-
-def retrieval_check(model, profile: str, split: str = "validation", device="cpu", limit: int | None = -1) -> dict:
-    """Held-out R@1/R@5 (percent) image<->long and image<->short, one caption per image.
-
-    The text side is tokenised at the model's own context (a 32-token stage-1 model reads only
-    the first 32 tokens of a long caption -- which is the point of stretching it)."""
-    from dgtrs_lib.evaluation.metrics import retrieval_metrics
-
-    limit = get_profile(profile).heldout_limit if limit == -1 else limit
-    import warnings
-
-    from dgtrs_lib.model.tokenizer import TruncationWarning
-
+def retrieval_check(model, profile, split: str = "validation", device: str | None = None, limit: int | None = -1) -> dict:
+    """Held-out R@1/R@5 (percent) image<->long and image<->short, one caption per image, on
+    ``device`` (default ``profile.device()``): ``heldout_retrieval`` on the split's pairs
+    (``limit`` pairs; -1: the profile's ``heldout_limit``), tokenised at the model's own context."""
+    prof = get_profile(profile)
+    limit = prof.heldout_limit if limit == -1 else limit
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TruncationWarning)
-        data = load_pairs(profile, split, model.context_length, model.image_size, limit=limit)
-    feats = encode_pairs(model, data, device=device)
-    n = len(data)
-    out = {"pairs": n, "chance_R@1": 100.0 / n}
-    for kind in ("long", "short"):
-        texts = data.long_tokens if kind == "long" else data.short_tokens
-        uniq, caption_of = torch.unique(texts, dim=0, return_inverse=True)
-        if len(uniq) == n:  # one distinct caption per image: the standard protocol
-            m = retrieval_metrics(feats["image"], feats[kind], torch.arange(n), ks=(1, 5))
-        else:  # duplicated captions (SynDG short captions are class-level): score distinct captions
-            m = shared_caption_recall(feats["image"], feats[kind], caption_of, ks=(1, 5))
-            out[f"{kind}_distinct_captions"] = len(uniq)
-        out.update({f"{kind}_{k}": round(v, 2) for k, v in m.items()})
-    return out
-
-
-def shared_caption_recall(image_features, text_features, caption_of, ks=(1, 5)) -> dict:
-    """R@k (percent) when several images share one caption text.
-
-    With identical captions, a one-caption-per-image protocol has exact ties that no model can
-    break (pessimistic tie-breaking gives 0). Here each DISTINCT caption is one candidate:
-    image -> text is a hit when the image's caption is among the top k distinct captions; text ->
-    image (one query per distinct caption) is a hit when any of the top k images carries it.
-    ``caption_of[i]`` is the distinct-caption index of image i (its features are those of one of
-    its identical copies).
-    """
-    n_caps = int(caption_of.max()) + 1
-    first = torch.full((n_caps,), -1, dtype=torch.long)
-    for i in range(len(caption_of) - 1, -1, -1):
-        first[caption_of[i]] = i
-    caps = torch.nn.functional.normalize(text_features[first].float(), dim=-1)
-    sims = torch.nn.functional.normalize(image_features.float(), dim=-1) @ caps.T  # [images, captions]
-    own = sims.gather(1, caption_of[:, None])
-    i2t_rank = (sims > own).sum(1)  # distinct captions strictly better than the image's own
-    out = {f"i2t_R@{k}": float((i2t_rank < k).float().mean() * 100) for k in ks}
-    order = sims.T.argsort(dim=1, descending=True)  # [captions, images]
-    hits = caption_of[order] == torch.arange(n_caps)[:, None]
-    out.update({f"t2i_R@{k}": float(hits[:, :k].any(1).float().mean() * 100) for k in ks})
-    out["mR"] = sum(out.values()) / len(out)
-    return out
+        data = load_pairs(prof.name, split, model.context_length, model.image_size, limit=limit)
+    return heldout_retrieval(model.to(device or prof.device()).eval(), data)
 
 
 # ----------------------------------------------------------------------------- stages
@@ -133,92 +81,96 @@ def _config(table, **overrides) -> TrainConfig:
     return TrainConfig(**kw)
 
 
-def _eval_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def _is_rank0() -> bool:
     return dist_info()[0] == 0
 
 
-def pretrain_stage1(profile: str | None = None, seed: int = 0, *, steps: int | None = None,
-                    device: str | None = None) -> Path:
+def _train_device(prof, device: str | None) -> str | None:
+    """An explicit device wins; else the profile's rule, with CUDA left to the trainer (which picks
+    ``cuda:LOCAL_RANK`` under torchrun)."""
+    if device is not None:
+        return device
+    return None if prof.device() == "cuda" else "cpu"
+
+
+def pretrain_stage1(profile=None, seed: int = 0, *, steps: int | None = None, device: str | None = None) -> RunRecord:
     """Stage 1: the short-context miniature CLIP trained on short captions (cached per seed).
 
-    ``gpu``: no training -- stage 1 is OpenAI's CLIP; returns the string ``openai:ViT-B-16``
-    (as a ``Path``-like name understood by :func:`load_stage1`)."""
-    profile = resolve_profile(profile)
-    if profile == "gpu":
-        return Path("openai:ViT-B-16")
-    out = Path(str(pipeline_dir(profile) / f"stage1-s{seed}") + ("" if steps is None else f"-{steps}steps"))
+    A profile without a stage-1 recipe (``gpu``) trains nothing: stage 1 is its ``stage1_source``
+    (OpenAI's CLIP, ``openai:ViT-B-16``), a record with a source and no files."""
+    prof = get_profile(profile)
+    if prof.stage1 is None:
+        return RunRecord(stage="stage1", name=prof.stage1_source, profile=prof.name, source=prof.stage1_source,
+                         config={"stage": "stage1", "profile": prof.name, "seed": seed})
+    out = pipeline_dir(prof.name) / (f"stage1-s{seed}" + ("" if steps is None else f"-{steps}steps"))
     if (out / FINAL_FILE).exists():
-        return out / FINAL_FILE
+        return record_of(out / FINAL_FILE, "stage1", prof.name)
     torch.manual_seed(seed)
-    model = create_model(get_profile(profile).model)
-    data = load_pairs(profile, "train", model.context_length, model.image_size, short_only=True)
-    cfg = _config(get_profile(profile).stage1, steps=steps, schedule="short_only", seed=seed, init_logit_scale=math.log(1 / 0.07))
-    res = train(model, data, cfg, out, device=device, save_metadata={"stage": "stage1", "profile": profile, "seed": seed})
-    return res.final
+    model = create_model(prof.model)
+    data = load_pairs(prof.name, "train", model.context_length, model.image_size, short_only=True)
+    cfg = _config(prof.stage1, steps=steps, schedule="short_only", seed=seed, init_logit_scale=math.log(1 / 0.07))
+    meta = {"stage": "stage1", "profile": prof.name, "seed": seed}
+    res = train(model, data, cfg, out, device=_train_device(prof, device), save_metadata=meta)
+    record = RunRecord.of_checkpoint("stage1", prof.name, res.final, config={**meta, "steps": cfg.steps},
+                                     times={"train_wall_s": round(res.wall_s, 1)}, model=model)
+    if _is_rank0():
+        write_record(record)
+    return record
 
 
-def load_stage1(path: str | os.PathLike):
-    """The short-context stage-1 model (not stretched)."""
-    model, _ = load_model(str(path), stretch=False)
+def load_stage1(stage1):
+    """The short-context stage-1 model (not stretched) of a record, a checkpoint path or a source."""
+    if isinstance(stage1, RunRecord):
+        return stage1.load()
+    model, _ = load_model(str(stage1), stretch=False)
     return model
 
 
-def finetune_variant(profile: str | None = None, stage1: str | os.PathLike | None = None, *,
-                     schedule: str = "default", stretch: str = "kps", pca: bool = False, seed: int = 0,
-                     steps: int | None = None, schedule_kwargs: dict | None = None, name: str | None = None,
-                     device: str | None = None, evaluate: bool = True) -> Path:
+def finetune_variant(profile=None, stage1=None, *, schedule: str = "default", stretch: str = "kps", pca: bool = False,
+                     seed: int = 0, steps: int | None = None, schedule_kwargs: dict | None = None,
+                     name: str | None = None, device: str | None = None, evaluate: bool = True) -> RunRecord:
     """Stage 2 for ONE variant: stretch the stage-1 model and fine-tune it with DGCL.
 
     Knobs: ``schedule`` (a ``dgtrs_lib.training.curriculum`` name), ``stretch`` ("kps" | "linear"),
     ``pca`` (False: the DGTRS loss as released; True: Long-CLIP's PCA-32 + label smoothing 0.1),
-    ``seed`` (data order; stage 1 of the same seed unless ``stage1`` is given), ``steps``.
-    Returns the fine-tuned checkpoint (loaded from disk when it already exists); the held-out
-    check is written beside it as ``eval.json``.
+    ``seed`` (data order; stage 1 of the same seed unless ``stage1`` -- a record, a checkpoint or a
+    source -- is given), ``steps``. Returns the run's record (read back when the checkpoint exists;
+    with the model in memory when trained now); ``evaluate`` adds the held-out check to it.
     """
-    profile = resolve_profile(profile)
-    stage1 = stage1 if stage1 is not None else pretrain_stage1(profile, seed, device=device)
-    out = pipeline_dir(profile) / (name or variant_name(schedule, stretch, pca, seed, steps))
+    prof = get_profile(profile)
+    stage1 = stage1 if stage1 is not None else pretrain_stage1(prof, seed, device=device)
+    out = pipeline_dir(prof.name) / (name or variant_name(schedule, stretch, pca, seed, steps))
     final = out / FINAL_FILE
     if final.exists():
-        return final
+        return record_of(final, "stage2", prof.name)
     base = load_stage1(stage1)
-    spec = get_profile(profile).stretch
+    spec = prof.stretch
     model = stretch_model(base, keep=spec["keep"], ratio=spec["ratio"], mode=stretch)
-    data = load_pairs(profile, "train", model.context_length, model.image_size)
-    cfg = _config(get_profile(profile).stage2, steps=steps, schedule=schedule, seed=seed, loss="longclip" if pca else "dgtrs",
+    data = load_pairs(prof.name, "train", model.context_length, model.image_size)
+    cfg = _config(prof.stage2, steps=steps, schedule=schedule, seed=seed, loss="longclip" if pca else "dgtrs",
                   schedule_kwargs=schedule_kwargs or {})
-    meta = {"stage": "stage2", "profile": profile, "stage1": str(stage1), "stretch": stretch, "pca": pca, "seed": seed,
-            "ratio": spec["ratio"], "base_context": base.context_length}
-    res = train(model, data, cfg, out, device=device, save_metadata=meta)
-    if evaluate and _is_rank0():
-        metrics = retrieval_check(model, profile, device=device or _eval_device())
-        atomic_write_text(out / "eval.json",
-                          json.dumps({"variant": out.name, **meta, "schedule": schedule, "steps": cfg.steps,
-                                      "train_wall_s": round(res.wall_s, 1), "validation": metrics}, indent=2))
-    return res.final
+    meta = {"stage": "stage2", "profile": prof.name, "stage1": stage1.source if isinstance(stage1, RunRecord) else str(stage1),
+            "stretch": stretch, "pca": pca, "seed": seed, "ratio": spec["ratio"], "base_context": base.context_length}
+    res = train(model, data, cfg, out, device=_train_device(prof, device), save_metadata=meta)
+    record = RunRecord.of_checkpoint("stage2", prof.name, res.final, config={**meta, "schedule": schedule, "steps": cfg.steps},
+                                     times={"train_wall_s": round(res.wall_s, 1)}, model=model)
+    if _is_rank0():
+        if evaluate:
+            record.heldout[record.name] = retrieval_check(model, prof, device=device)
+        write_record(record)
+    return record
 
 
-def get_or_train(profile: str | None = None) -> Path:
-    """The fine-tuned checkpoint of the default pipeline run; trains it (all stages) if missing."""
-    profile = resolve_profile(profile)
-    final = pipeline_dir(profile) / "dgcl" / FINAL_FILE
+def get_or_train(profile=None) -> RunRecord:
+    """The record of the default pipeline run (``dgcl``); trains it (all stages) if missing."""
+    prof = get_profile(profile)
+    final = pipeline_checkpoint(prof.name)
     if final.exists():
-        return final
-    run_pipeline(profile)
-    return final
+        return record_of(final, "stage2", prof.name)
+    return run_pipeline(prof)
 
 
 # ----------------------------------------------------------------------------- the whole run
-def write_results(profile: str, run: str, rows: list[dict], model: dict, protocol: dict) -> Path:
-    """``results/<profile>/<run>.json`` (+ CSV) in the book's layout (``dgtrs_lib.results``)."""
-    return _write(results_doc(run, profile, rows, model=model, protocol=protocol, device=_eval_device()),
-                  results_dir(profile) / f"{run}.json")
-
-
 def _rows(check: dict, stage: str, seed: int) -> list[dict]:
     rows = []
     for key, value in check.items():
@@ -229,48 +181,49 @@ def _rows(check: dict, stage: str, seed: int) -> list[dict]:
     return rows
 
 
-def run_pipeline(profile: str | None = None, seed: int = 0, schedule: str = "default", device: str | None = None) -> dict:
-    """All stages with wall times and held-out checks; writes ``results/<profile>/pipeline.json``."""
-    profile = resolve_profile(profile)
+def run_pipeline(profile=None, seed: int = 0, schedule: str = "default", device: str | None = None) -> RunRecord:
+    """All stages with wall times and held-out checks: the ``dgcl`` run's record (times and the
+    checks of stage 1, the stretched model and the fine-tuned one); writes it, and
+    ``results/<profile>/pipeline.json``."""
+    prof = get_profile(profile)
+    profile = prof.name
+    eval_device = device or prof.device()
     times, checks = {}, {}
-    previous = pipeline_dir(profile) / "dgcl" / "eval.json"  # keep wall times of stages trained earlier
-    previous = json.loads(previous.read_text()).get("times", {}) if previous.exists() else {}
+    previous = pipeline_checkpoint(profile).parent / RECORD_FILE  # keep wall times of stages trained earlier
+    previous = read_record(previous, profile=profile).times if previous.exists() else {}
+    previous = previous if "stage1_s" in previous else {}          # a pipeline run's, not the bare fine-tuning's
     t0 = time.time()
-    stage1 = pretrain_stage1(profile, seed, device=device)
+    stage1 = pretrain_stage1(prof, seed, device=device)
     times["stage1_s"] = round(time.time() - t0, 1)
     if _is_rank0():
         base = load_stage1(stage1)
-        checks["stage1"] = retrieval_check(base, profile, device=device or _eval_device())
-        spec = get_profile(profile).stretch
-        checks["stretched"] = retrieval_check(stretch_model(base, keep=spec["keep"], ratio=spec["ratio"]), profile,
-                                              device=device or _eval_device())
+        checks["stage1"] = retrieval_check(base, prof, device=eval_device)
+        spec = prof.stretch
+        checks["stretched"] = retrieval_check(stretch_model(base, keep=spec["keep"], ratio=spec["ratio"]), prof,
+                                              device=eval_device)
     t1 = time.time()
-    final = finetune_variant(profile, stage1, schedule=schedule, seed=seed, name="dgcl", device=device, evaluate=False)
+    record = finetune_variant(prof, stage1, schedule=schedule, seed=seed, name="dgcl", device=device, evaluate=False)
     times["stage2_s"] = round(time.time() - t1, 1)
     if not _is_rank0():
-        return {}
-    model, _ = load_model(final)
-    checks["dgcl"] = retrieval_check(model, profile, device=device or _eval_device())
+        return record
+    checks["dgcl"] = retrieval_check(record.load(eval_device), prof, device=eval_device)
     times["total_s"] = round(time.time() - t0, 1)
     if times["stage1_s"] < 1.0 and times["stage2_s"] < 1.0 and previous:  # both loaded from disk
         times = {**previous, "reevaluated_s": times["total_s"]}
-    for stage, path in (("stage1", Path(str(stage1))), ("stage2", final)):
-        metrics = path.parent / "metrics.jsonl"
-        if metrics.exists():  # pure optimizer-step time, excluding data preparation and evaluation
-            times[f"{stage}_steps_s"] = round(sum(r["time_s"] for r in read_metrics(metrics)), 1)
-    summary = {"profile": profile, "seed": seed, "schedule": schedule, "final": str(final), "times": times,
-               "validation": checks}
-    atomic_write_text(final.parent / "eval.json", json.dumps(summary, indent=2))
+    for stage, rec in (("stage1", stage1), ("stage2", record)):
+        if rec.metrics is not None and rec.metrics.exists():  # pure optimizer-step time, excluding data preparation and evaluation
+            times[f"{stage}_steps_s"] = round(sum(r["time_s"] for r in read_metrics(rec.metrics)), 1)
+    record.times, record.heldout = times, checks
+    write_record(record)
     rows = [r for stage, c in checks.items() for r in _rows(c, stage, seed)]
     rows += [{"task": "training", "dataset": "syndg-train", "metric": f"wall_{k}", "value": v, "seed": seed}
              for k, v in times.items()]
-    write_results(profile, "pipeline", rows,
-                  model={"name": get_profile(profile).model, "keep": get_profile(profile).keep,
-                         "ratio": get_profile(profile).ratio, "checkpoint": str(final)},
-                  protocol={"stage1": dict(get_profile(profile).stage1 or {}) or "openai",
-                            "stage2": dict(get_profile(profile).stage2), "schedule": schedule,
-                            "eval": "validation split, one caption per image, R@1/R@5 in percent"})
-    return summary
+    doc = results_doc("pipeline", profile, rows, device=eval_device,
+                      model={"name": prof.model, "keep": prof.keep, "ratio": prof.ratio, "checkpoint": str(record.checkpoint)},
+                      protocol={"stage1": dict(prof.stage1 or {}) or "openai", "stage2": dict(prof.stage2),
+                                "schedule": schedule, "eval": "validation split, one caption per image, R@1/R@5 in percent"})
+    write_results(doc, results_dir(profile) / "pipeline.json")
+    return record
 
 
 def main(argv=None) -> None:
@@ -284,10 +237,11 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=None)
     args = parser.parse_args(argv)
     if args.variant:
-        print(finetune_variant(args.profile, schedule=args.schedule, stretch=args.stretch, pca=args.pca,
-                               seed=args.seed, steps=args.steps))
+        record = finetune_variant(args.profile, schedule=args.schedule, stretch=args.stretch, pca=args.pca,
+                                  seed=args.seed, steps=args.steps)
     else:
-        print(json.dumps(run_pipeline(args.profile, seed=args.seed, schedule=args.schedule), indent=2))
+        record = run_pipeline(args.profile, seed=args.seed, schedule=args.schedule)
+    print(json.dumps(record.to_json(), indent=2))
 
 
 if __name__ == "__main__":

@@ -2,17 +2,12 @@
 
 The official checkpoints (``MitsuiChen14/DGTRS-CLIP-ViT-B-16``, ``-ViT-L-14``, ``BeichenZhang/LongCLIP-B``,
 ``-L``) are plain state dicts with OpenAI CLIP's key names plus ``positional_embedding_res``, at
-context 248 (``shared/reference/anchors.md`` section 1). OpenAI CLIP state dicts have the same keys
-without ``positional_embedding_res`` at context 77; loading one applies KPS, as Long-CLIP's
-``load_from_clip`` does. The architecture is read from the tensor shapes, as OpenAI's
-``build_model`` does (heads = width // 64).
-
-``load_model(source)`` accepts
-
-* a local ``.pt``/``.pth``/``.bin`` (``torch.load(weights_only=True)``) or ``.safetensors`` file in
-  the official long format (has ``positional_embedding_res``) or the OpenAI short format (KPS applied);
-* ``"openai:ViT-B-16"`` / ``"openai:ViT-L-14"``: OpenAI weights through open_clip (online only), KPS applied;
-* a Hugging Face Hub id of the released checkpoints (online only, ``DGTRS_ONLINE=1``).
+context 248 (the layout of Long-CLIP's ``model/model_longclip.py``, Zhang et al. 2024).
+OpenAI CLIP state dicts have the same keys without ``positional_embedding_res`` at context 77;
+loading one applies KPS, as Long-CLIP's ``load_from_clip`` does. The architecture is read from the
+tensor shapes, as OpenAI's ``build_model`` does (heads = width // 64). Which strings name a model
+(files, ``openai:``, Hub ids, baselines, open_clip) is decided in one place,
+``dgtrs_lib.model.sources``.
 
 ``save_official`` writes what we train in the same layout (so the authors' ``longclip.load`` reads it
 for 248-token models) plus a ``.json`` sidecar with ``keep``/``ratio``/``base_context``, which the
@@ -36,7 +31,8 @@ DROP_KEYS = ("input_resolution", "context_length", "vocab_size")  # OpenAI Torch
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file is missing, corrupt or not in the expected format."""
+    """A checkpoint file is missing, corrupt or not in the expected format, or a model source
+    (``dgtrs_lib.model.sources``) cannot be resolved: unknown name, offline, unfitting weights."""
 
 
 # ----------------------------------------------------------------------------- writing

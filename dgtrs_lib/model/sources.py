@@ -1,11 +1,33 @@
-"""Model sources: one registry that turns a string into ``(model, preprocess)``.
+"""Model sources: the ONE registry that turns a string into a model, its image preprocessing and a
+description. ``resolve_source(source)`` returns ``(model, preprocess, info)``; ``load_model(source)``
+returns ``(model, preprocess)``. The model is in eval mode on ``device``; ``encode_image`` /
+``encode_text`` return unnormalised features, as the official implementation does.
 
-``load_model(source)`` accepts
+Sources, in the order they are tried:
 
+* ``"tiny-random"``: an untrained, KPS-stretched miniature -- chance-level numbers that only prove
+  a code path;
+* a name in ``BASELINES``: the paper's comparison models (arXiv:2503.19311, section 4, Tables 1-4);
+  OpenAI-derived weights need open_clip's QuickGELU architectures;
+* ``"open_clip:ARCH@TAG_OR_FILE"``: any open_clip architecture with a pretrained tag (downloads) or a
+  local weights file (``open_clip.load_checkpoint``); use a ``-quickgelu`` architecture for
+  OpenAI-derived weights;
+* ``"openai:ViT-B-16"`` / ``"openai:ViT-L-14"``: OpenAI's CLIP weights through open_clip, KPS applied
+  (Long-CLIP's ``load_from_clip``, Zhang et al. 2024);
 * a local ``.pt``/``.pth``/``.bin`` (``torch.load(weights_only=True)``) or ``.safetensors`` file in
-  the official long format (has ``positional_embedding_res``) or the OpenAI short format (KPS applied);
-* ``"openai:ViT-B-16"`` / ``"openai:ViT-L-14"``: OpenAI weights through open_clip (online only), KPS applied;
-* a Hugging Face Hub id of the released checkpoints (online only, ``DGTRS_ONLINE=1``).
+  the official long format (has ``positional_embedding_res``) or the OpenAI short format (KPS
+  applied), with our ``.json`` sidecar when there is one (``dgtrs_lib.model.checkpoint``);
+* a local transformers CLIP folder (``config.json`` with ``model_type: clip`` + weights, e.g. from
+  ``dgtrs_lib.model.export``): long-context ones load as they are, 77-token ones get KPS;
+* a Hugging Face Hub id ``owner/name``, e.g. the released checkpoints in ``HUB_CHECKPOINTS``.
+
+``keep`` / ``ratio`` / ``stretch`` apply to the CLIP state-dict sources (files, ``openai:``, Hub ids);
+``keep``/``ratio`` default to the sidecar's values, else 20 and 4.
+
+Every download passes the one offline guard, ``dgtrs_lib.env.require_online``; offline (the default
+unless ``DGTRS_ONLINE=1``) it fails fast with a ``CheckpointError`` naming the source and the way
+out. Every other bad source (unknown name or architecture, missing or unfitting weights) is a
+``CheckpointError`` too.
 """
 from __future__ import annotations
 
@@ -15,7 +37,8 @@ import re
 from pathlib import Path
 
 from dgtrs_lib.model.checkpoint import CheckpointError, load_state_dict_file, model_from_state_dict, sidecar_path
-from dgtrs_lib.model.transforms import make_preprocess
+from dgtrs_lib.model.hf import is_hf_folder, load_hf_folder
+from dgtrs_lib.model.transforms import make_preprocess, model_image_size
 
 HUB_CHECKPOINTS = {
     # repo id -> file name (None: the repository's single .pt/.safetensors file)
@@ -25,61 +48,155 @@ HUB_CHECKPOINTS = {
     "BeichenZhang/LongCLIP-L": "longclip-L.pt",
 }
 OPENAI_NAMES = {"ViT-B-16": "ViT-B-16-quickgelu", "ViT-L-14": "ViT-L-14-quickgelu"}
+RELEASED_DGTRS = "MitsuiChen14/DGTRS-CLIP-ViT-B-16"
 
-def _hub_file(repo_id: str) -> Path:
-    from dgtrs_lib.env import is_online
+# The paper's baselines (arXiv:2503.19311, section 4). OpenAI-derived weights need QuickGELU.
+BASELINES = {
+    "openai-vit-b-16": {"arch": "ViT-B-16-quickgelu", "pretrained": "openai"},
+    "openai-vit-l-14": {"arch": "ViT-L-14-quickgelu", "pretrained": "openai"},
+    "remoteclip-vit-b-32": {"arch": "ViT-B-32-quickgelu", "hub": ("chendelong/RemoteCLIP", "RemoteCLIP-ViT-B-32.pt")},
+    "remoteclip-vit-l-14": {"arch": "ViT-L-14-quickgelu", "hub": ("chendelong/RemoteCLIP", "RemoteCLIP-ViT-L-14.pt")},
+    "georsclip-vit-b-32": {"arch": "ViT-B-32-quickgelu", "hub": ("Zilun/GeoRSCLIP", "ckpt/RS5M_ViT-B-32.pt")},
+    "georsclip-vit-l-14": {"arch": "ViT-L-14-quickgelu", "hub": ("Zilun/GeoRSCLIP", "ckpt/RS5M_ViT-L-14.pt")},
+    "longclip-b": {"source": "BeichenZhang/LongCLIP-B"},
+    "longclip-l": {"source": "BeichenZhang/LongCLIP-L"},
+    "dgtrs-clip-b": {"source": "MitsuiChen14/DGTRS-CLIP-ViT-B-16"},
+    "dgtrs-clip-l": {"source": "MitsuiChen14/DGTRS-CLIP-ViT-L-14"},
+    # SkyCLIP: no single canonical hosted file was found; pass open_clip:ViT-L-14-quickgelu@<SkyCLIP .pt>
+}
+WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 
-    if not is_online() or os.environ.get("HF_HUB_OFFLINE") == "1":
-        raise CheckpointError(
-            f"{repo_id}: downloading from the Hugging Face Hub needs network access; this run is offline. "
-            "Set DGTRS_ONLINE=1 (and unset HF_HUB_OFFLINE) on a machine with internet, or download the "
-            "checkpoint and pass its local path."
-        )
+
+# ----------------------------------------------------------------------------- the offline guard
+def _require_online(what: str, alternative: str) -> None:
+    """``dgtrs_lib.env.require_online``, raising this registry's ``CheckpointError``."""
+    from dgtrs_lib.env import OfflineError, require_online
+
+    try:
+        require_online(what, alternative)
+    except OfflineError as err:
+        raise CheckpointError(str(err)) from None
+
+
+def _hub_download(repo_id: str, filename: str | None = None) -> Path:
+    """A file of a Hub repository (``filename=None``: its single checkpoint file)."""
+    _require_online(f"{repo_id}" + (f"/{filename}" if filename else "") + " (Hugging Face Hub)",
+                    "download the file and pass its local path (open_clip:ARCH@FILE for open_clip weights)")
     from huggingface_hub import hf_hub_download, list_repo_files
 
-    filename = HUB_CHECKPOINTS.get(repo_id)
     if filename is None:
-        files = [f for f in list_repo_files(repo_id) if f.endswith((".pt", ".pth", ".bin", ".safetensors"))]
+        files = [f for f in list_repo_files(repo_id) if f.endswith(WEIGHT_SUFFIXES)]
         if len(files) != 1:
             raise CheckpointError(f"{repo_id}: expected one checkpoint file in the repository, found {files}; pass a local path")
         filename = files[0]
     return Path(hf_hub_download(repo_id, filename))
 
 
-def load_model(source: str | os.PathLike, device: str = "cpu", *, keep: int | None = None, ratio: int | None = None,
-               stretch: bool = True):
-    """Load a model and its image preprocessing: ``(model, preprocess)``, model in eval mode.
+# ----------------------------------------------------------------------------- the sources
+def tiny_random_model():
+    """An untrained, KPS-stretched miniature LongCLIP and its preprocess (code-path checks only)."""
+    import torch
 
-    ``model.encode_image`` / ``model.encode_text`` return unnormalised features, as the official
-    implementation does. ``keep``/``ratio`` default to the sidecar's values, else 20 and 4.
-    """
-    src = str(source)
-    from dgtrs_lib.model.hf import is_hf_folder, load_hf_folder
+    from dgtrs_lib.model.longclip import create_long_model
 
-    if is_hf_folder(src):  # a transformers CLIP folder (our export, or a community conversion)
-        model = load_hf_folder(src, keep=keep, ratio=ratio, stretch=stretch).to(device).eval()
-        return model, make_preprocess(model.image_size)
+    torch.manual_seed(0)
+    model = create_long_model("tiny").eval()
+    return model, make_preprocess(model.image_size)
+
+
+def _open_clip_model(arch: str, weights: str | None, device: str):
+    import open_clip
+
+    src = f"open_clip:{arch}" + (f"@{weights}" if weights else "")
+    if arch not in open_clip.list_models():
+        raise CheckpointError(f"{src}: unknown architecture; see open_clip.list_models()")
+    if weights and not Path(weights).exists() and not re.search(r"[/\\.]", weights):   # a pretrained tag
+        _require_online(f"{src} (pretrained tag)", "pass a local weights file as open_clip:ARCH@FILE")
+        model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=weights, device=device)
+    else:
+        model, _, preprocess = open_clip.create_model_and_transforms(arch, device=device)
+        if weights:
+            if not Path(weights).exists():
+                raise CheckpointError(f"{src}: weights file not found")
+            try:
+                open_clip.load_checkpoint(model, weights, strict=True, weights_only=True)
+            except (RuntimeError, KeyError, ValueError) as err:
+                raise CheckpointError(f"{weights}: does not fit open_clip {arch} ({str(err)[:300]})") from err
+    return model, preprocess
+
+
+def _state_dict_of(src: str) -> tuple[dict, dict]:
+    """``(state dict, sidecar metadata)`` of an ``openai:`` name, a local file or a Hub id."""
     if src.startswith("openai:"):
         name = src.split(":", 1)[1]
         if name not in OPENAI_NAMES:
             raise CheckpointError(f"{src}: unknown OpenAI model; choose one of {[f'openai:{n}' for n in OPENAI_NAMES]}")
+        _require_online(f"{src} (OpenAI weights through open_clip)", "pass a local OpenAI-format state dict instead")
         import open_clip
 
         try:
             reference = open_clip.create_model(OPENAI_NAMES[name], pretrained="openai")
         except RuntimeError as err:
             raise CheckpointError(f"{src}: OpenAI weights could not be downloaded ({err}); pass a local state dict instead") from err
-        state = reference.state_dict()
-        meta = {}
+        return reference.state_dict(), {}
+    path = Path(src)
+    if not path.exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", src):
+        path = _hub_download(src, HUB_CHECKPOINTS.get(src))
+    state = load_state_dict_file(path)
+    side = sidecar_path(path)
+    return state, (json.loads(side.read_text()) if side.exists() else {})
+
+
+def describe_model(model) -> dict:
+    """What a results file records about a model: class, text context, image size, parameters."""
+    return {"class": type(model).__name__, "context_length": int(getattr(model, "context_length", 0)) or None,
+            "image_size": model_image_size(model),
+            "parameters": int(sum(p.numel() for p in model.parameters()))}
+
+
+def resolve_source(source: str | os.PathLike, device: str = "cpu", *, keep: int | None = None,
+                   ratio: int | None = None, stretch: bool = True):
+    """``(model, preprocess, info)`` for any source of the module docstring; ``info`` holds the
+    source, how it was resolved (``baseline``, ``arch``, ``weights``, ``note``) and ``describe_model``."""
+    src = str(source)
+    info: dict = {"source": src}
+    state_dict_only = keep is not None or ratio is not None or not stretch
+    if src in BASELINES and "source" in BASELINES[src]:           # a released long-text checkpoint
+        model, preprocess, inner = resolve_source(BASELINES[src]["source"], device, keep=keep, ratio=ratio,
+                                                  stretch=stretch)
+        return model, preprocess, {**inner, "baseline": src}
+    if state_dict_only and (src == "tiny-random" or src in BASELINES or src.startswith("open_clip:")):
+        raise CheckpointError(f"{src}: keep / ratio / stretch apply to CLIP state dicts only "
+                              "(local files, openai:NAME, Hub ids)")
+    if src == "tiny-random":
+        model, preprocess = tiny_random_model()
+        info["note"] = "untrained random miniature: chance-level numbers, a code-path check only"
+    elif src in BASELINES:
+        spec = BASELINES[src]
+        weights = spec.get("pretrained") or str(_hub_download(*spec["hub"]))
+        model, preprocess = _open_clip_model(spec["arch"], weights, device)
+        info.update(baseline=src, arch=spec["arch"], weights=spec.get("pretrained") or "/".join(spec["hub"]))
+    elif src.startswith("open_clip:"):
+        arch, _, weights = src.split(":", 1)[1].partition("@")
+        model, preprocess = _open_clip_model(arch, weights or None, device)
+        info.update(arch=arch, weights=weights or None)
+    elif is_hf_folder(src):  # a transformers CLIP folder: our export, or a community conversion of Long-CLIP
+        model = load_hf_folder(src, keep=keep, ratio=ratio, stretch=stretch)
+        preprocess = make_preprocess(model.image_size)
+        info["format"] = "transformers"
     else:
-        path = Path(src)
-        if not path.exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", src):
-            path = _hub_file(src)
-        state = load_state_dict_file(path)
-        side = sidecar_path(path)
-        meta = json.loads(side.read_text()) if side.exists() else {}
-    keep = keep if keep is not None else meta.get("keep")
-    ratio = ratio if ratio is not None else meta.get("ratio", 4)
-    model = model_from_state_dict(state, keep=keep, ratio=ratio, stretch=stretch, source=src)
+        state, meta = _state_dict_of(src)
+        keep = keep if keep is not None else meta.get("keep")
+        ratio = ratio if ratio is not None else meta.get("ratio", 4)
+        model = model_from_state_dict(state, keep=keep, ratio=ratio, stretch=stretch, source=src)
+        preprocess = make_preprocess(model.image_size)
     model = model.to(device).eval()
-    return model, make_preprocess(model.image_size)
+    info.update(describe_model(model))
+    return model, preprocess, info
+
+
+def load_model(source: str | os.PathLike, device: str = "cpu", *, keep: int | None = None, ratio: int | None = None,
+               stretch: bool = True):
+    """``(model, preprocess)`` of a source (see ``resolve_source``), model in eval mode on ``device``."""
+    model, preprocess, _ = resolve_source(source, device, keep=keep, ratio=ratio, stretch=stretch)
+    return model, preprocess

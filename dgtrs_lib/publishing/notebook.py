@@ -1,4 +1,5 @@
-"""Helpers every notebook uses: its start (profile, device, seed) and its closing run manifest.
+"""Helpers every notebook uses: its start (profile, device, seed), the model it studies
+(``resolve_model``) and its closing run manifest.
 
 The manifest records what a reader needs to trust a number: profile, device, wall time, and the
 provenance record that results files carry too (``dgtrs_lib.io.provenance``: hardware, date,
@@ -10,6 +11,7 @@ infrastructure and the software versions beside the numbers.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -38,6 +40,23 @@ def start(profile: str | None = None, seed: int = 0) -> NotebookRun:
     torch.manual_seed(seed)
     device = "cuda" if (prof == "gpu" and torch.cuda.is_available()) else "cpu"
     return NotebookRun(profile=prof, device=device)
+
+
+def resolve_model(profile, source: str | None = None):
+    """``(model, preprocess, info)`` for a notebook, on ``profile.device()``: ``source``, else the
+    ``DGTRS_MODEL`` environment variable (any source of ``dgtrs_lib.model.sources``), else our
+    pipeline's checkpoint -- ``dgtrs_lib.experiments.pipeline.get_or_train``, which trains every
+    missing stage first. (The evaluation layer itself never trains: this choice is the notebooks'.)"""
+    from dgtrs_lib.model.sources import resolve_source
+    from dgtrs_lib.profiles import get_profile
+
+    prof = get_profile(profile)
+    source = source or os.environ.get("DGTRS_MODEL")
+    if not source:
+        from dgtrs_lib.experiments.pipeline import get_or_train
+
+        source = get_or_train(prof).source
+    return resolve_source(source, prof.device())
 
 
 def run_manifest(profile: str, device: str, started: float, **extra) -> dict:

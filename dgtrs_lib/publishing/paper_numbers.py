@@ -10,7 +10,7 @@ of a broken one.
 
 ``TASKS`` are the paper's four zero-shot tasks; ``normalize_task`` and ``normalize_metric`` map
 the spellings used by results files and the paper onto those names (and the metric names of
-``dgtrs_lib.evaluation.metrics``), so paper rows and measured rows line up
+``dgtrs_lib.evaluation`` (retrieval, classification, slm)), so paper rows and measured rows line up
 (``dgtrs_lib.publishing.report.compare``). ``ResultsFormatError`` is the error of both files this
 layer reads: the paper numbers here and the results files (``dgtrs_lib.publishing.results_files``).
 """
@@ -55,7 +55,7 @@ def normalize_task(name: str) -> str:
 
 
 def normalize_metric(name: str) -> str:
-    """Metric names as ``dgtrs_lib.evaluation.metrics`` writes them (``i2t_R@1``, ``mR``, ``Rmi``); accuracy
+    """Metric names as ``dgtrs_lib.evaluation`` (retrieval, classification, slm) writes them (``i2t_R@1``, ``mR``, ``Rmi``); accuracy
     spellings map to ``top1``/``top5``."""
     text = str(name).strip()
     key = re.sub(r"[^a-z0-9@]+", "_", text.lower()).strip("_")

@@ -1,15 +1,18 @@
-"""Zero-shot use of a CLIP model: batched image/text encoding, remote-sensing prompt templates,
-class-name normalisation and template-ensemble classifiers.
+"""Zero-shot scene classification: remote-sensing prompt templates, class-name normalisation,
+template-ensemble classifiers and the accuracy metrics.
 
-References (paper.md section 6.3, anchors.md sections 3 and 6):
+DGTRS-CLIP (arXiv:2503.19311, ``chen2025dgtrs``) reports zero-shot top-1 per dataset and their mean
+("average accuracy"); the protocol is CLIP's (Radford et al. 2021, ``radford2021clip``) as run by
+CLIP_benchmark and the remote-sensing CLIPs it compares with:
 
 * **CLIP / CLIP_benchmark** ensemble: for each class, encode every template filled with the class
   name, L2-normalise each embedding, average, renormalise (``ensemble="normalize_mean"``, the
   default; also open_clip's ``build_zero_shot_classifier``). Every template gets the same vote.
-* **GeoRSCLIP** (RS5M ``inference_tool.py``): average the *unnormalised* template embeddings, then
-  normalise (``ensemble="mean_normalize"``). A template whose embedding happens to have a larger
-  norm pulls the class direction towards itself, so the two agree only when all template
-  embeddings of a class have the same norm; with one template they are identical.
+* **GeoRSCLIP** (Zhang et al. 2024, ``zhang2024rs5m``; RS5M ``inference_tool.py``): average the
+  *unnormalised* template embeddings, then normalise (``ensemble="mean_normalize"``). A template
+  whose embedding happens to have a larger norm pulls the class direction towards itself, so the
+  two agree only when all template embeddings of a class have the same norm; with one template
+  they are identical.
 * Templates: ``CLIP_RS_TEMPLATES`` (the prompts CLIP's authors used for EuroSAT and RESISC45,
   written out by us from their stated pattern), ``REMOTECLIP_TEMPLATES`` ("a satellite photo of
   {}.", RemoteCLIP issue #18) and ``GEORSCLIP_STYLE_TEMPLATES``, our own list following the RS5M
@@ -18,18 +21,23 @@ References (paper.md section 6.3, anchors.md sections 3 and 6):
 * Class names: ``normalize_classname`` splits CamelCase ("AnnualCrop" -> "annual crop"), maps
   "_", "-" and "/" to spaces and lower-cases; ``style="georsclip"`` reproduces GeoRSCLIP's
   lower-case-and-replace rule, which leaves "annualcrop" glued.
+* Metrics (``classification_metrics``): top-1, top-5 (NaN with fewer than 5 classes, like
+  CLIP_benchmark) and the mean per-class recall (sklearn's ``balanced_accuracy_score``: the mean
+  recall over the classes present in the labels), plus a confusion matrix.
 
 Logits are ``100 * image_feature . class_embedding`` as in CLIP; the ranking does not depend on
-the scale.
+the scale. Features come from ``dgtrs_lib.evaluation.encode``.
 """
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from dgtrs_lib.evaluation.encode import encode_images, encode_texts
 
 CLIP_RS_TEMPLATES = (
     "a centered satellite photo of {}.",
@@ -100,82 +108,6 @@ def get_templates(templates: str | Sequence[str]) -> tuple[str, ...]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Encoding
-# ----------------------------------------------------------------------------------------------
-def model_device(model) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
-
-
-def tokenizer_for(model) -> Callable[[list[str]], torch.Tensor]:
-    """Token ids for ``model``: open_clip's BPE at ``model.context_length`` (long captions are
-    truncated with EOT kept). Models with a dynamic-length text tower (``dgtrs_lib.model.longclip``) get
-    per-batch padding to the longest text; plain open_clip models get the full context."""
-    from dgtrs_lib.model.tokenizer import tokenize
-
-    ctx = int(getattr(model, "context_length", 77))
-    dynamic = hasattr(model, "text_positional_embedding")
-
-    def _tok(texts):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # truncation is part of the protocol at this length
-            return tokenize(list(texts), ctx, pad_to_longest=dynamic)
-
-    return _tok
-
-
-@torch.no_grad()
-def encode_texts(model, texts: Sequence[str], *, tokenizer=None, batch_size: int = 256, normalize: bool = True,
-                 progress: bool = False) -> torch.Tensor:
-    """``[N, E]`` float32 CPU text features (L2-normalised unless ``normalize=False``)."""
-    from tqdm.auto import tqdm
-
-    tokenizer = tokenizer or tokenizer_for(model)
-    device = model_device(model)
-    texts = list(texts)
-    out = []
-    for s in tqdm(range(0, len(texts), batch_size), desc="texts", disable=not progress, leave=False):
-        f = model.encode_text(tokenizer(texts[s:s + batch_size]).to(device)).float()
-        out.append((F.normalize(f, dim=-1) if normalize else f).cpu())
-    if not out:
-        raise ValueError("encode_texts: no texts")
-    return torch.cat(out)
-
-
-def _image_batches(images, batch_size: int):
-    if hasattr(images, "column_names") and "image" in getattr(images, "column_names", []):  # datasets.Dataset
-        for s in range(0, len(images), batch_size):
-            yield images[s:s + batch_size]["image"]
-    else:
-        images = list(images)
-        for s in range(0, len(images), batch_size):
-            yield images[s:s + batch_size]
-
-
-@torch.no_grad()
-def encode_images(model, images, preprocess, *, batch_size: int = 64, normalize: bool = True,
-                  progress: bool = False) -> torch.Tensor:
-    """``[N, E]`` float32 CPU image features of PIL images (a list, or a ``datasets.Dataset``
-    with an ``image`` column), preprocessed with ``preprocess``."""
-    from tqdm.auto import tqdm
-
-    device = model_device(model)
-    out = []
-    total = (len(images) + batch_size - 1) // batch_size if hasattr(images, "__len__") else None
-    for batch in tqdm(_image_batches(images, batch_size), total=total, desc="images", disable=not progress, leave=False):
-        x = torch.stack([preprocess(im.convert("RGB")) for im in batch]).to(device)
-        f = model.encode_image(x).float()
-        out.append((F.normalize(f, dim=-1) if normalize else f).cpu())
-    if not out:
-        raise ValueError("encode_images: no images")
-    return torch.cat(out)
-
-
-# ----------------------------------------------------------------------------------------------
 # Classifiers
 # ----------------------------------------------------------------------------------------------
 def ensemble_embeddings(template_features: torch.Tensor, ensemble: str = "normalize_mean") -> torch.Tensor:
@@ -218,9 +150,7 @@ def class_names(dataset) -> list[str]:
 def evaluate_classifier(model, dataset, preprocess, *, templates: str | Sequence[str] = "clip",
                         ensemble: str = "normalize_mean", batch_size: int = 64, progress: bool = False) -> dict:
     """Zero-shot classification of a classification-schema ``datasets.Dataset``: the metrics of
-    ``dgtrs_lib.evaluation.metrics.classification_metrics`` plus ``classnames`` and ``logits``."""
-    from dgtrs_lib.evaluation.metrics import classification_metrics
-
+    ``classification_metrics`` plus ``classnames`` and ``logits``."""
     names = class_names(dataset)
     clf = build_classifier(model, names, templates, ensemble=ensemble)
     feats = encode_images(model, dataset, preprocess, batch_size=batch_size, progress=progress)
@@ -233,3 +163,48 @@ def evaluate_classifier(model, dataset, preprocess, *, templates: str | Sequence
 def mean_over_datasets(per_dataset: Iterable[dict], key: str = "acc1") -> float:
     vals = [d[key] for d in per_dataset if not np.isnan(d[key])]
     return float(np.mean(vals)) if vals else float("nan")
+
+
+# ----------------------------------------------------------------------------------------------
+# Metrics
+# ----------------------------------------------------------------------------------------------
+def confusion_matrix(labels, predictions, num_classes: int) -> np.ndarray:
+    """``cm[true, predicted]`` counts."""
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    predictions = np.asarray(predictions, dtype=np.int64).reshape(-1)
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (labels, predictions), 1)
+    return cm
+
+
+def classification_metrics(logits, labels, *, num_classes: int | None = None) -> dict:
+    """Top-1 / top-5 accuracy (percent; top-5 is NaN with fewer than 5 classes), mean per-class
+    recall (percent, over the classes present in ``labels``) and the confusion matrix.
+
+    The top-1 prediction is ``argmax`` (the lowest class index wins an exact tie).
+    """
+    logits = torch.as_tensor(logits).float()
+    labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
+    if logits.ndim != 2 or logits.shape[0] != labels_t.numel():
+        raise ValueError(f"logits: expected [N, C] with N = len(labels) = {labels_t.numel()}, got {tuple(logits.shape)}")
+    n, c = logits.shape
+    num_classes = num_classes or c
+    if c != num_classes:
+        raise ValueError(f"logits have {c} columns but num_classes is {num_classes}")
+    if n and (labels_t.min() < 0 or labels_t.max() >= c):
+        raise ValueError(f"labels must lie in [0, {c}), got [{int(labels_t.min())}, {int(labels_t.max())}]")
+    pred = logits.argmax(1)
+    acc1 = 100.0 * (pred == labels_t).float().mean().item()
+    if c >= 5:
+        top5 = logits.topk(5, dim=1).indices
+        acc5 = 100.0 * (top5 == labels_t[:, None]).any(1).float().mean().item()
+    else:
+        acc5 = float("nan")
+    cm = confusion_matrix(labels_t.numpy(), pred.numpy(), c)
+    support = cm.sum(1)
+    present = support > 0
+    per_class = np.full(c, np.nan)
+    per_class[present] = np.diag(cm)[present] / support[present]
+    mpcr = 100.0 * float(np.mean(per_class[present])) if present.any() else float("nan")
+    return {"acc1": acc1, "acc5": acc5, "mean_per_class_recall": mpcr,
+            "per_class_recall": per_class, "confusion_matrix": cm, "predictions": pred.numpy()}

@@ -1,0 +1,103 @@
+"""The evaluation data: dataset specs and the three views the four tasks read.
+
+A spec names a dataset (``parse_dataset_spec``): ``syndg`` and ``sentinel`` are the offline defaults
+(the SynDG-RS test split, ``dgtrs_lib.data.syndg``; real Sentinel-2 patches and scene,
+``dgtrs_lib.data.sentinel``); the public benchmarks of DGTRS-CLIP's evaluation (arXiv:2503.19311,
+``chen2025dgtrs``) come in their published layouts, read by the loaders of ``dgtrs_lib.data`` (``karpathy``, ``classfolder``, ``airslt``):
+``karpathy:NAME:JSON:IMAGE_DIR`` (RSICD ``lu2018rsicd``, RSITMD ``yuan2022rsitmd``, UCM),
+``folder:NAME:ROOT[:remoteclip_80_20]`` (AID ``xia2017aid``, RESISC45 ``cheng2017resisc45``, EuroSAT
+``helber2019eurosat``) and ``airslt:NAME:ROOT`` (AIR-SLT, ``yuan2022selo``).
+
+Views: ``retrieval_data`` (``image, captions``), ``classification_data`` (``image, label``) and
+``selo_data`` (AIR-SLT samples + tiling scales: the reference 256/512/768 for real AIR-SLT, 1/4 of
+it for the embedded scenes at the 64 px miniature's scale). A profile's ``eval_limit`` caps the
+embedded sets.
+"""
+from __future__ import annotations
+
+from dgtrs_lib.profiles import get_profile
+
+
+class EvaluationError(ValueError):
+    """Bad evaluation input (task, dataset spec)."""
+
+
+def parse_dataset_spec(spec) -> dict:
+    """``"syndg"``, ``"sentinel"``, ``"karpathy:NAME:JSON:IMAGES"``, ``"folder:NAME:ROOT[:PROTOCOL]"``,
+    ``"airslt:NAME:ROOT"`` or an already parsed dict -> ``{"kind", "name", ...}``."""
+    if isinstance(spec, dict):
+        if "kind" not in spec:
+            raise EvaluationError(f"dataset spec {spec}: missing 'kind'")
+        return {"name": spec.get("name", spec["kind"]), **spec}
+    parts = str(spec).split(":")
+    kind = parts[0]
+    if kind in ("syndg", "sentinel") and len(parts) == 1:
+        return {"kind": kind, "name": {"syndg": "SynDG-RS", "sentinel": "Sentinel-2"}[kind]}
+    if kind == "karpathy" and len(parts) == 4:
+        return {"kind": kind, "name": parts[1], "json": parts[2], "images": parts[3]}
+    if kind == "folder" and len(parts) in (3, 4):
+        return {"kind": kind, "name": parts[1], "root": parts[2], "protocol": parts[3] if len(parts) == 4 else "full"}
+    if kind == "airslt" and len(parts) == 3:
+        return {"kind": kind, "name": parts[1], "root": parts[2]}
+    raise EvaluationError(f"dataset spec {spec!r}: expected syndg, sentinel, karpathy:NAME:JSON:IMAGES, "
+                          "folder:NAME:ROOT[:full|remoteclip_80_20] or airslt:NAME:ROOT")
+
+
+def _limit(ds, profile: str):
+    limit = get_profile(profile).eval_limit
+    return ds.select(range(min(len(ds), limit))) if limit else ds
+
+
+def retrieval_data(spec: dict, caption: str, profile: str):
+    """A retrieval-schema dataset (``image, captions``)."""
+    if spec["kind"] == "syndg":
+        from dgtrs_lib.data.syndg import syndg_retrieval
+
+        return _limit(syndg_retrieval("test", profile, caption=caption), profile)
+    if spec["kind"] == "karpathy":
+        from dgtrs_lib.data.karpathy import load_karpathy
+
+        return load_karpathy(spec["json"], spec["images"], spec.get("split", "test"),
+                             capitalize=spec.get("capitalize", False))
+    raise EvaluationError(f"dataset {spec['name']}: kind {spec['kind']!r} has no retrieval view")
+
+
+def classification_data(spec: dict, profile: str):
+    if spec["kind"] == "syndg":
+        from dgtrs_lib.data.syndg import syndg_classification
+
+        return _limit(syndg_classification("test", profile), profile)
+    if spec["kind"] == "sentinel":
+        from dgtrs_lib.data.sentinel import sentinel_patches
+
+        return _limit(sentinel_patches(), profile)
+    if spec["kind"] == "folder":
+        from dgtrs_lib.data.classfolder import load_class_folder
+
+        return load_class_folder(spec["root"], protocol=spec.get("protocol", "full"), split=spec.get("split", "test"))
+    raise EvaluationError(f"dataset {spec['name']}: kind {spec['kind']!r} has no classification view")
+
+
+def selo_data(spec: dict, profile: str):
+    """``(samples, scales)``: AIR-SLT-layout samples and the tiling scales for their pixel size."""
+    from dgtrs_lib.data.airslt import load_airslt
+    from dgtrs_lib.env import cache_dir
+    from dgtrs_lib.evaluation.selo import MINIATURE_SCALES, REFERENCE_SCALES
+
+    if spec["kind"] == "syndg":
+        from dgtrs_lib.data.syndg import write_syndg_selo
+
+        root = cache_dir("selo") / f"syndg-{profile}"
+        if not (root / "annotations" / "anno.json").exists():
+            write_syndg_selo(root, profile)
+        return load_airslt(root), MINIATURE_SCALES
+    if spec["kind"] == "sentinel":
+        from dgtrs_lib.data.sentinel import write_sentinel_selo
+
+        root = cache_dir("selo") / "sentinel"
+        if not (root / "annotations" / "anno.json").exists():
+            write_sentinel_selo(root)
+        return load_airslt(root), MINIATURE_SCALES
+    if spec["kind"] == "airslt":
+        return load_airslt(spec["root"]), tuple(spec.get("scales", REFERENCE_SCALES))
+    raise EvaluationError(f"dataset {spec['name']}: kind {spec['kind']!r} has no SeLo view")
