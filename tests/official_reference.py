@@ -70,7 +70,9 @@ class OfficialLongCLIP(nn.Module):
 
     def __init__(self, state, keep=20):
         super().__init__()
-        count = lambda rx: len({m.group(1) for k in state if (m := re.match(rx, k))})
+        def count(rx):
+            return len({m.group(1) for k in state if (m := re.match(rx, k))})
+
         conv = state["visual.conv1.weight"]
         grid = round((state["visual.positional_embedding"].shape[0] - 1) ** 0.5)
         embed = state["text_projection"].shape[1]

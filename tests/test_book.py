@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dgtrs_lib.publishing import browser_check
-from dgtrs_lib.publishing import book_build, execute, toc
+from dgtrs_lib.publishing import book_build, browser_check, execute, toc
 
 pytestmark = [pytest.mark.slow, pytest.mark.notebooks]
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,8 +10,14 @@ from PIL import Image
 from dgtrs_lib.data.airslt import load_airslt, write_airslt
 from dgtrs_lib.data.classfolder import load_class_folder, normalize_class_name, remoteclip_80_20, to_classification
 from dgtrs_lib.data.common import DataFormatError
-from dgtrs_lib.data.dual import (first_sentence, load_dual_hf, load_dual_imagefolder, load_dual_parquet,
-                                 load_sharegpt4v, to_dual)
+from dgtrs_lib.data.dual import (
+    first_sentence,
+    load_dual_hf,
+    load_dual_imagefolder,
+    load_dual_parquet,
+    load_sharegpt4v,
+    to_dual,
+)
 from dgtrs_lib.data.karpathy import load_karpathy, load_rsicd_parquet, rsicd_hf_to_retrieval
 
 FIX = Path(__file__).parent / "fixtures"
@@ -55,7 +61,8 @@ def test_dual_imagefolder_bad_inputs(copy):
         load_dual_imagefolder(root)
     # empty caption
     lines = (root / "metadata.jsonl").read_text().splitlines()
-    rec = json.loads(lines[0]); rec["long_caption"] = "   "
+    rec = json.loads(lines[0])
+    rec["long_caption"] = "   "
     (root / "metadata.jsonl").write_text("\n".join([json.dumps(rec)] + lines[1:]))
     with pytest.raises(DataFormatError, match=r"line 1 \(a.png\): field 'long_caption' is empty"):
         load_dual_imagefolder(root)
@@ -125,7 +132,8 @@ def test_sharegpt4v_json(copy):
     assert ds[0]["short_caption"] == "The image shows a kitchen"
     root = copy("sharegpt4v")
     j = root / "share-captioner_sample.json"
-    items = json.loads(j.read_text()); items[1]["conversations"] = items[1]["conversations"][:1]
+    items = json.loads(j.read_text())
+    items[1]["conversations"] = items[1]["conversations"][:1]
     j.write_text(json.dumps(items))
     with pytest.raises(DataFormatError, match=r"item 1: 'conversations' must hold at least 2 turns"):
         load_sharegpt4v(j, root)

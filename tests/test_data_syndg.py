@@ -9,8 +9,16 @@ from scipy import ndimage
 
 from dgtrs_lib.data import syndg
 from dgtrs_lib.data.airslt import load_airslt
-from dgtrs_lib.data.syndg import (CLASSES, COLOUR_WORDS, NUMBER_WORDS, OBJECT_TYPES, PALETTE, SIZE_WORDS,
-                                  generate_sample, generate_syndg)
+from dgtrs_lib.data.syndg import (
+    CLASSES,
+    COLOUR_WORDS,
+    NUMBER_WORDS,
+    OBJECT_TYPES,
+    PALETTE,
+    SIZE_WORDS,
+    generate_sample,
+    generate_syndg,
+)
 
 N = 120  # samples checked by the per-sample tests (fast: ~2 ms each)
 

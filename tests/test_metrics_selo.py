@@ -4,8 +4,18 @@ import math
 import numpy as np
 import pytest
 
-from dgtrs_lib.evaluation.slm import (attention_peaks, box_filter_uint8, jpeg_roundtrip, polygon_mask, ras, rda,
-                                      region_center_radius, rmi, rsu, selo_metrics)
+from dgtrs_lib.evaluation.slm import (
+    attention_peaks,
+    box_filter_uint8,
+    jpeg_roundtrip,
+    polygon_mask,
+    ras,
+    rda,
+    region_center_radius,
+    rmi,
+    rsu,
+    selo_metrics,
+)
 
 RECT = np.array([[200.0, 200], [400, 200], [400, 400], [200, 400]])
 
@@ -48,8 +58,10 @@ def test_box_filter_matches_a_direct_reflect101_definition():
     rng = np.random.default_rng(0)
     a = rng.integers(0, 256, (23, 31)).astype(np.uint8)
     k = 6
-    idx_r = np.abs(np.arange(-k // 2, 23 + k)) ; idx_r = np.where(idx_r > 22, 44 - idx_r, idx_r)
-    idx_c = np.abs(np.arange(-k // 2, 31 + k)) ; idx_c = np.where(idx_c > 30, 60 - idx_c, idx_c)
+    idx_r = np.abs(np.arange(-k // 2, 23 + k))
+    idx_r = np.where(idx_r > 22, 44 - idx_r, idx_r)
+    idx_c = np.abs(np.arange(-k // 2, 31 + k))
+    idx_c = np.where(idx_c > 30, 60 - idx_c, idx_c)
     pad = a[np.ix_(idx_r, idx_c)].astype(np.int64)           # reflect-101, offset k//2 before
     ref = np.array([[np.rint(pad[y:y + k, x:x + k].sum() / (k * k)) for x in range(31)] for y in range(23)])
     np.testing.assert_array_equal(box_filter_uint8(a, k), ref.astype(np.uint8))

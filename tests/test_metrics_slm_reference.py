@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dgtrs_lib.evaluation.slm import box_filter_uint8, selo_metrics
 from dgtrs_lib.evaluation.selo import median_blur_uint8
+from dgtrs_lib.evaluation.slm import box_filter_uint8, selo_metrics
 
 FIX = Path(__file__).parent / "fixtures" / "slm_reference"
 CASES = json.loads((FIX / "cases.json").read_text())["cases"]

@@ -1,14 +1,22 @@
 """LongCLIP: frozen/trainable split, dynamic padding, stretching, official format, parity, bad files."""
 import json
-import os
 
 import pytest
 import torch
-
-from dgtrs_lib import (CheckpointError, LongCLIP, create_long_model, create_model, load_model,
-                       save_official, stretch_model, stretch_positional_embedding, tokenize)
-from dgtrs_lib.model.checkpoint import load_state_dict_file, model_from_state_dict
 from official_reference import OfficialLongCLIP
+
+from dgtrs_lib import (
+    CheckpointError,
+    LongCLIP,
+    create_long_model,
+    create_model,
+    load_model,
+    save_official,
+    stretch_model,
+    stretch_positional_embedding,
+    tokenize,
+)
+from dgtrs_lib.model.checkpoint import load_state_dict_file, model_from_state_dict
 
 CAPTIONS = ["a harbor with boats", "a dense forest beside a winding river with two bridges and a road " * 3]
 

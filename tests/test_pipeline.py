@@ -6,8 +6,14 @@ import pytest
 import torch
 
 from dgtrs_lib import load_model
-from dgtrs_lib.experiments.pipeline import (finetune_variant, get_or_train, load_stage1, pretrain_stage1, run_pipeline,
-                                            variant_name)
+from dgtrs_lib.experiments.pipeline import (
+    finetune_variant,
+    get_or_train,
+    load_stage1,
+    pretrain_stage1,
+    run_pipeline,
+    variant_name,
+)
 from dgtrs_lib.experiments.records import RunRecord, read_record
 from dgtrs_lib.model.tokenizer import tokenize
 

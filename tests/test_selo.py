@@ -4,9 +4,19 @@ import pytest
 import torch
 from scipy import ndimage
 
+from dgtrs_lib.evaluation.selo import (
+    MINIATURE_SCALES,
+    aggregate_tiles,
+    heatmap,
+    median_blur_uint8,
+    overlay,
+    probmap_from_heat,
+    scaled_kernel,
+    selo_probmap,
+    tile_features,
+    tile_grid,
+)
 from dgtrs_lib.evaluation.slm import selo_metrics
-from dgtrs_lib.evaluation.selo import (MINIATURE_SCALES, aggregate_tiles, heatmap, median_blur_uint8, overlay,
-                            probmap_from_heat, scaled_kernel, selo_probmap, tile_features, tile_grid)
 
 
 def _reference_tiles(h, w, scales):

@@ -1,11 +1,17 @@
 """Zero-shot classification: templates, class names, the two ensembles, and a tiny known case."""
-import numpy as np
 import pytest
 import torch
 
-from dgtrs_lib.evaluation.classification import (CLIP_RS_TEMPLATES, GEORSCLIP_STYLE_TEMPLATES, REMOTECLIP_TEMPLATES,
-                                                 build_classifier, classify, ensemble_embeddings, get_templates,
-                                                 normalize_classname)
+from dgtrs_lib.evaluation.classification import (
+    CLIP_RS_TEMPLATES,
+    GEORSCLIP_STYLE_TEMPLATES,
+    REMOTECLIP_TEMPLATES,
+    build_classifier,
+    classify,
+    ensemble_embeddings,
+    get_templates,
+    normalize_classname,
+)
 from dgtrs_lib.evaluation.encode import encode_texts, tokenizer_for
 
 

@@ -17,11 +17,23 @@
 from dgtrs_lib.data.airslt import load_airslt, write_airslt
 from dgtrs_lib.data.classfolder import load_class_folder, normalize_class_name, remoteclip_80_20, to_classification
 from dgtrs_lib.data.common import DataFormatError, LoadReport, SeloSample
-from dgtrs_lib.data.dual import (first_sentence, load_dual_hf, load_dual_imagefolder, load_dual_parquet,
-                                 load_sharegpt4v, to_dual)
+from dgtrs_lib.data.dual import (
+                                 first_sentence,
+                                 load_dual_hf,
+                                 load_dual_imagefolder,
+                                 load_dual_parquet,
+                                 load_sharegpt4v,
+                                 to_dual,
+)
 from dgtrs_lib.data.karpathy import load_karpathy, load_rsicd_parquet, rsicd_hf_to_retrieval
-from dgtrs_lib.data.syndg import (CLASSES, generate_syndg, load_syndg, syndg_classification, syndg_retrieval,
-                                  write_syndg_selo)
+from dgtrs_lib.data.syndg import (
+                                 CLASSES,
+                                 generate_syndg,
+                                 load_syndg,
+                                 syndg_classification,
+                                 syndg_retrieval,
+                                 write_syndg_selo,
+)
 
 __all__ = ["CLASSES", "DataFormatError", "LoadReport", "SeloSample", "first_sentence", "generate_syndg",
            "load_airslt", "load_class_folder", "load_dual_hf", "load_dual_imagefolder", "load_dual_parquet",

@@ -17,7 +17,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from dgtrs_lib.data.common import DataFormatError, LoadReport, SeloSample, check_on_error, clean_caption, fail, read_json
+from dgtrs_lib.data.common import (
+    DataFormatError,
+    LoadReport,
+    SeloSample,
+    check_on_error,
+    clean_caption,
+    fail,
+    read_json,
+)
 from dgtrs_lib.io import atomic_write_text
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dgtrs_lib.data.common import (IMAGE_SUFFIXES, DataFormatError, LoadReport, check_on_error, fail, finish,
-                                   image_value)
+from dgtrs_lib.data.common import IMAGE_SUFFIXES, DataFormatError, LoadReport, check_on_error, fail, finish, image_value
 from dgtrs_lib.data.schema import classification_features
 
 

@@ -22,8 +22,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dgtrs_lib.data.common import (DataFormatError, LoadReport, check_on_error, clean_caption, fail, finish,
-                                   image_value, open_rgb, read_json)
+from dgtrs_lib.data.common import (
+    DataFormatError,
+    LoadReport,
+    check_on_error,
+    clean_caption,
+    fail,
+    finish,
+    image_value,
+    open_rgb,
+    read_json,
+)
 from dgtrs_lib.data.schema import DUAL_COLUMNS, dual_dataset, dual_features
 from dgtrs_lib.io import png_bytes
 

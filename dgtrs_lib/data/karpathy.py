@@ -15,8 +15,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dgtrs_lib.data.common import (DataFormatError, LoadReport, check_on_error, clean_caption, fail, finish,
-                                   image_value, read_json)
+from dgtrs_lib.data.common import (
+    DataFormatError,
+    LoadReport,
+    check_on_error,
+    clean_caption,
+    fail,
+    finish,
+    image_value,
+    read_json,
+)
 from dgtrs_lib.data.schema import retrieval_features
 
 

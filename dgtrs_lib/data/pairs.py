@@ -19,8 +19,8 @@ truncation is reported by a ``TruncationWarning``); images go through the model'
 from __future__ import annotations
 
 import json
-import os
 import logging
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable

@@ -70,7 +70,7 @@ def tile_grid(height: int, width: int, scales: Sequence[int] = REFERENCE_SCALES)
         for gap in (s, int(0.5 * s)):
             start = s - gap
 
-            def spans(n):
+            def spans(n, start=start, s=s):
                 res = []
                 for a in range(start, n, s):
                     b = a + s
@@ -256,7 +256,7 @@ def tile_features(model, image, tiles: np.ndarray, *, preprocess=None, tile_mode
                 r0, r1, c0, c1 = tiles[i]
                 groups.setdefault((r1 - r0, c1 - c0), []).append(i)
             batch, ids = [], []
-            for (th, tw), members in groups.items():
+            for members in groups.values():
                 crops = torch.stack([img_t[:, tiles[i][0]:tiles[i][1], tiles[i][2]:tiles[i][3]] for i in members])
                 x = F.interpolate(crops.to(device).float() / 255.0, size=(n_px, n_px), mode="bicubic",
                                   antialias=True, align_corners=False).clamp_(0, 1)

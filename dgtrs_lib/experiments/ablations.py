@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dgtrs_lib.io import atomic_write_text
 from dgtrs_lib.env import results_dir
+from dgtrs_lib.io import atomic_write_text
 from dgtrs_lib.profiles import get_profile, resolve_profile
 
 # The columns of the study: (task, dataset, metric) -> label. Each task's headline metric on the
@@ -99,8 +99,8 @@ TIE = 1e-6  # differences smaller than this are ties (identical predictions), ne
 def _model_for(variant: Variant, profile: str, seed: int, steps: int | None):
     """(model, preprocess, description) of one configuration, training what is missing; the
     model is the one just trained (in memory) or read from its checkpoint."""
-    from dgtrs_lib.model.transforms import make_preprocess
     from dgtrs_lib.experiments.pipeline import finetune_variant, pretrain_stage1
+    from dgtrs_lib.model.transforms import make_preprocess
 
     stage1 = pretrain_stage1(profile, seed)
     record = stage1 if variant.finetune is None else finetune_variant(profile, stage1, seed=seed, steps=steps,

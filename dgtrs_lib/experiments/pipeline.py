@@ -32,25 +32,22 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
 import warnings
-from functools import lru_cache
 
 import torch
 
 from dgtrs_lib.data.pairs import load_pairs
+from dgtrs_lib.env import pipeline_checkpoint, pipeline_dir, results_dir
 from dgtrs_lib.evaluation.evaluate import heldout_retrieval
 from dgtrs_lib.experiments.records import RECORD_FILE, RunRecord, read_record, record_of, write_record
+from dgtrs_lib.model.longclip import create_model, stretch_model
 from dgtrs_lib.model.sources import load_model
 from dgtrs_lib.model.tokenizer import TruncationWarning
-from dgtrs_lib.model.transforms import make_preprocess
-from dgtrs_lib.training.distributed import dist_info
-from dgtrs_lib.model.longclip import create_model, stretch_model
-from dgtrs_lib.env import pipeline_checkpoint, pipeline_dir, results_dir
 from dgtrs_lib.profiles import get_profile
 from dgtrs_lib.results import results_doc, write_results
 from dgtrs_lib.training.config import TrainConfig
+from dgtrs_lib.training.distributed import dist_info
 from dgtrs_lib.training.metrics_log import read_metrics
 from dgtrs_lib.training.trainer import FINAL_FILE, train
 

@@ -24,7 +24,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from dgtrs_lib.model.hf import ExportError, hf_config, hf_image_processor, hf_tokenizer, inference_state_dict, openai_to_hf
+from dgtrs_lib.model.hf import (
+    ExportError,
+    hf_config,
+    hf_image_processor,
+    hf_tokenizer,
+    inference_state_dict,
+    openai_to_hf,
+)
 
 TARGETS = ("hf", "open_clip")
 OPEN_CLIP_CONFIG = "open_clip_config.json"    # open_clip.constants.HF_CONFIG_NAME

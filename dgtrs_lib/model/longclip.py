@@ -31,6 +31,7 @@ from torch import nn
 from dgtrs_lib.model.configs import MODEL_CONFIGS
 from dgtrs_lib.model.kps import kps_length, linear_stretch_positional_embedding, stretch_positional_embedding
 
+
 class DynamicCLIP(CLIP):
     """open_clip ``CLIP`` (QuickGELU) whose ``encode_text`` takes any token length <= context."""
 

@@ -248,7 +248,7 @@ def train(model: nn.Module, data: PairData, cfg: TrainConfig, out_dir: str | os.
                     image_f, long_f, short_f, logit_scale = net(images, long_tok, short_tok)
                 loss_long, loss_short = loss_fn(image_f.float(), None if long_f is None else long_f.float(),
                                                 None if short_f is None else short_f.float(), logit_scale.float())
-                loss = sum(w * l for w, l in ((w_long, loss_long), (w_short, loss_short)) if l is not None)
+                loss = sum(w * part for w, part in ((w_long, loss_long), (w_short, loss_short)) if part is not None)
                 (loss / cfg.accum_steps).backward()
             totals["loss"] += loss.item() / cfg.accum_steps
             totals["loss_long"] += (loss_long.item() if loss_long is not None else math.nan) / cfg.accum_steps

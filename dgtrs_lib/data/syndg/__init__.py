@@ -41,14 +41,36 @@ works without knowing the module.
 from __future__ import annotations
 
 from dgtrs_lib.data.syndg.captions import CLASS_PHRASES, FILLERS, OPENERS, SHORT_TEMPLATES, write_captions
-from dgtrs_lib.data.syndg.dataset import (cache_key, generate_split, generate_syndg, load_syndg, syndg_classification,
-                                          syndg_retrieval)
+from dgtrs_lib.data.syndg.dataset import (
+                                          cache_key,
+                                          generate_split,
+                                          generate_syndg,
+                                          load_syndg,
+                                          syndg_classification,
+                                          syndg_retrieval,
+)
 from dgtrs_lib.data.syndg.render import class_layout, draw_objects, place_group, render_background
 from dgtrs_lib.data.syndg.sample import generate_sample, render_sample, sample_ground_truth
 from dgtrs_lib.data.syndg.selo_scenes import SELO_QUERIES, SeloScene, compose_selo_scene, write_syndg_selo
-from dgtrs_lib.data.syndg.vocabulary import (CLASS_OBJECTS, CLASSES, COLOUR_WORDS, IMAGE_SIZE, MAX_COUNT, NUMBER_WORDS,
-                                             OBJECT_TYPES, PALETTE, POSITION_WORDS, POSITIONS, SHADOW, SIZE_NOUNS,
-                                             SIZE_WORDS, SIZES, SPLIT_IDS, SPLITS, VERSION)
+from dgtrs_lib.data.syndg.vocabulary import (
+                                          CLASS_OBJECTS,
+                                          CLASSES,
+                                          COLOUR_WORDS,
+                                          IMAGE_SIZE,
+                                          MAX_COUNT,
+                                          NUMBER_WORDS,
+                                          OBJECT_TYPES,
+                                          PALETTE,
+                                          POSITION_WORDS,
+                                          POSITIONS,
+                                          SHADOW,
+                                          SIZE_NOUNS,
+                                          SIZE_WORDS,
+                                          SIZES,
+                                          SPLIT_IDS,
+                                          SPLITS,
+                                          VERSION,
+)
 
 __all__ = ["CLASSES", "CLASS_OBJECTS", "CLASS_PHRASES", "COLOUR_WORDS", "FILLERS", "IMAGE_SIZE", "MAX_COUNT",
            "NUMBER_WORDS", "OBJECT_TYPES", "OPENERS", "PALETTE", "POSITIONS", "POSITION_WORDS", "SELO_QUERIES",

@@ -13,8 +13,15 @@ Design: :mod:`dgtrs_lib.data.syndg`.
 """
 from __future__ import annotations
 
-from dgtrs_lib.data.syndg.vocabulary import (CLASSES, COLOUR_WORDS, NUMBER_WORDS, OBJECT_TYPES, POSITION_WORDS,
-                                             SIZE_NOUNS, SIZE_WORDS)
+from dgtrs_lib.data.syndg.vocabulary import (
+    CLASSES,
+    COLOUR_WORDS,
+    NUMBER_WORDS,
+    OBJECT_TYPES,
+    POSITION_WORDS,
+    SIZE_NOUNS,
+    SIZE_WORDS,
+)
 
 SHORT_TEMPLATES = {
     "airport": ["an airport with a runway surrounded by grass.", "this is an airport seen from above.",

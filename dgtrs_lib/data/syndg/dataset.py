@@ -108,7 +108,7 @@ def syndg_retrieval(split: str = "test", profile: str | None = None, *, caption:
 
     def fn(b):
         if caption == "both":
-            return {"captions": [[s, l] for s, l in zip(b["short_caption"], b["long_caption"])]}
+            return {"captions": [[short, long] for short, long in zip(b["short_caption"], b["long_caption"])]}
         return {"captions": [[c] for c in b[f"{caption}_caption"]]}
 
     return ds.map(fn, batched=True, remove_columns=["short_caption", "long_caption", "scene", "meta"],

@@ -15,8 +15,18 @@ import numpy as np
 
 from dgtrs_lib.data.syndg.captions import write_captions
 from dgtrs_lib.data.syndg.render import class_layout, draw_objects, place_group, render_background
-from dgtrs_lib.data.syndg.vocabulary import (CLASS_OBJECTS, CLASSES, IMAGE_SIZE, MAX_COUNT, OBJECT_TYPES, PALETTE,
-                                             POSITIONS, SIZES, SPLIT_IDS, VERSION)
+from dgtrs_lib.data.syndg.vocabulary import (
+    CLASS_OBJECTS,
+    CLASSES,
+    IMAGE_SIZE,
+    MAX_COUNT,
+    OBJECT_TYPES,
+    PALETTE,
+    POSITIONS,
+    SIZES,
+    SPLIT_IDS,
+    VERSION,
+)
 
 
 def _grid_cell(pos: str, size: int = IMAGE_SIZE, margin: int = 3):

@@ -19,11 +19,18 @@ import numpy as np
 from PIL import Image
 
 from dgtrs_lib.data.syndg.render import class_layout, draw_objects, place_group, render_background
-from dgtrs_lib.data.syndg.vocabulary import (CLASS_OBJECTS, CLASSES, MAX_COUNT, NUMBER_WORDS, OBJECT_TYPES, PALETTE,
-                                             SIZES, SPLIT_IDS)
+from dgtrs_lib.data.syndg.vocabulary import (
+    CLASS_OBJECTS,
+    CLASSES,
+    MAX_COUNT,
+    NUMBER_WORDS,
+    OBJECT_TYPES,
+    PALETTE,
+    SIZES,
+    SPLIT_IDS,
+)
 from dgtrs_lib.io import atomic_write_text
 from dgtrs_lib.profiles import get_profile
-
 
 SELO_QUERIES = {
     "airport": "an airport with a runway", "harbor": "a harbor with piers in the water",
@@ -70,7 +77,7 @@ def compose_selo_scene(seed: int, index: int, size: int = 320) -> SeloScene:
         img[y0:y1, x0:x1] = render_background(cls, y1 - y0, x1 - x0, layout, rng)
         regions.append({"class": cls, "box": [x0, y0, x1, y1], "layout": layout})
         cases.append({"caption": SELO_QUERIES[cls], "points": [_rect(x0, y0, x1 - 1, y1 - 1)]})
-        for k in range(2 if len(boxes) == 3 else 1):
+        for _ in range(2 if len(boxes) == 3 else 1):
             if not colours:
                 break
             colour = colours.pop()
