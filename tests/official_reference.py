@@ -1,6 +1,6 @@
 """An independent re-statement of the official DGTRS-CLIP forward pass, for parity tests only.
 
-Written from the checkpoint format's definition (``shared/reference/anchors.md`` section 1), not
+Written from the checkpoint format's definition (the DGTRS / Long-CLIP releases' state-dict keys), not
 from our model code and not copied from the official repository: OpenAI-CLIP modules in
 sequence-first layout (``nn.MultiheadAttention`` with ``in_proj_weight``), QuickGELU, fp32
 LayerNorm, the text positions ``mask1 * positional_embedding + mask2 * positional_embedding_res``

@@ -20,7 +20,7 @@ def test_paper_numbers_are_public_and_sourced():
     rows = paper_numbers.load_paper_numbers()
     assert all(r["source"].strip() for r in rows)
     headline = {(r["task"], r["dataset"], r["metric"]): r for r in rows if r["model"] == "LRSCLIP (v1)"}
-    # The v1 abstract's numbers (shared/reference/paper.md section 7a), and nothing invented.
+    # The v1 abstract's numbers (arXiv:2503.19311v1 abstract), and nothing invented.
     assert headline[("zero_shot_classification", "average (datasets not stated)", "top1")]["value"] == 75.75
     assert headline[("semantic_localization", "AIR-SLT", "Rmi")]["value"] == 0.7653
     assert headline[("short_text_retrieval", "RSICD", "i2t_R@1")]["value"] == 2.93

@@ -1,4 +1,4 @@
-"""KPS invariants (anchors.md section 2) for several (L, keep, ratio), and the naive baseline."""
+"""KPS invariants (Long-CLIP, Zhang et al. 2024, section 3.1) for several (L, keep, ratio), and the naive baseline."""
 import pytest
 import torch
 

@@ -6,7 +6,8 @@ from scratch. The first ``keep`` positions, which CLIP trained well, are copied 
 are stretched by ``ratio`` with linear interpolation, and the last ``ratio`` rows extrapolate the
 final difference. With ``L = 77, keep = 20, ratio = 4`` the result has ``4*77 - 3*20 = 248`` rows.
 
-Exactly, for an input ``P`` with ``L`` rows (``shared/reference/anchors.md`` section 2):
+Exactly, for an input ``P`` with ``L`` rows (Long-CLIP, Zhang et al. 2024, section 3.1 and
+``model/model_longclip.py``):
 
 * ``P'[i] = P[i]`` for ``i < keep``;
 * ``P'[keep + ratio*j + t] = (1 - t/ratio) * P[keep + j] + (t/ratio) * P[keep + j + 1]``

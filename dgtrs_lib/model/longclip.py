@@ -1,8 +1,8 @@
 """The long-text CLIP of DGTRS-CLIP / Long-CLIP, built on open_clip's ``CLIP``.
 
-DGTRS-CLIP (arXiv:2503.19311) is Long-CLIP's architecture (``shared/reference/anchors.md`` sections
-1-2): an OpenAI CLIP whose text positional embedding was stretched by KPS from 77 to 248 rows and
-stored as two tensors,
+DGTRS-CLIP (arXiv:2503.19311) is Long-CLIP's architecture (Zhang et al. 2024,
+``model/model_longclip.py``): an OpenAI CLIP whose text positional embedding was stretched by KPS
+from 77 to 248 rows and stored as two tensors,
 
 * ``positional_embedding``     ``[248, D]``, frozen; only rows ``< keep`` (20) are used;
 * ``positional_embedding_res`` ``[248, D]``, trainable; only rows ``>= keep`` are used,
