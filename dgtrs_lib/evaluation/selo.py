@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from dgtrs_lib.evaluation.encode import encode_texts
-from dgtrs_lib.evaluation.slm import mean_selo_metrics, selo_metrics
+from dgtrs_lib.evaluation.slm import REFERENCE, SLMProtocol, mean_selo_metrics, selo_metrics
 from dgtrs_lib.model.transforms import model_image_size
 
 REFERENCE_SCALES = (256, 512, 768)
@@ -335,7 +335,8 @@ def load_image_array(path) -> np.ndarray:
 
 def evaluate_selo(model, samples, *, preprocess=None, tokenizer=None, scales: Sequence[int] = REFERENCE_SCALES,
                   ksize: int | None = None, tile_mode: str = "fast", batch_size: int = 64,
-                  jpeg_roundtrip: bool = False, progress: bool = False) -> tuple[dict, list[dict]]:
+                  jpeg_roundtrip: bool = False, progress: bool = False,
+                  protocol: SLMProtocol = REFERENCE) -> tuple[dict, list[dict]]:
     """SeLo over ``samples`` (``dgtrs_lib.data.common.SeloSample`` list): per case the probmap and
     Rsu/Ras/Rda/Rmi; tiles are encoded once per image and shared by its captions.
 
@@ -361,6 +362,7 @@ def evaluate_selo(model, samples, *, preprocess=None, tokenizer=None, scales: Se
         for s in group:
             heat = aggregate_tiles(tiles, tile_similarities(feats, text_of[id(s)]), arr.shape[0], arr.shape[1])
             prob = probmap_from_heat(heat, ksize)
-            m = selo_metrics(prob / 255.0, s.polygons, jpeg_roundtrip=jpeg_roundtrip)
-            rows.append({"sample_id": s.sample_id, "image": path, "caption": s.caption, **m})
+            m = selo_metrics(prob / 255.0, s.polygons, jpeg_roundtrip=jpeg_roundtrip, protocol=protocol)
+            rows.append({"sample_id": s.sample_id, "image": path, "caption": s.caption,
+                         "query_type": getattr(s, "query_type", None), **m})
     return mean_selo_metrics(rows), rows

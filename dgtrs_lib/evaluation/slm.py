@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
@@ -45,6 +46,35 @@ RAS_SCALE_BETA = 3.0
 RAS_MIN_PEAK = 0.5
 RDA_ETA = 0.5
 RMI_WEIGHTS = (0.4, 0.35, 0.25)
+
+
+@dataclass(frozen=True)
+class SLMProtocol:
+    """The pixel-size constants of the attention-peak search, as one named protocol.
+
+    ``REFERENCE`` is SLM.py's (box 50 x 50, maximum filter 1000), reference-exact and the default:
+    it was set for AIR-SLT's scenes, which the reference tiles at 256/512/768 px. On scenes drawn at
+    another pixel scale the same constants mean something else -- a 1000 px maximum filter on a
+    384 px scene leaves exactly one peak, so Rda can only be 0 or 1 -- so :meth:`scaled` multiplies
+    both pixel sizes by the scenes' scale relative to AIR-SLT (e.g. 0.25 for the miniature's
+    64/128/192 px tiles), under a name that results files record. The dimensionless constants
+    (betas, eta, weights, the 0.5 peak threshold, 5 passes) are never changed."""
+
+    name: str = "slm-reference"
+    box: int = RAS_BOX
+    max_filter: int = RAS_MAX_FILTER
+
+    @classmethod
+    def scaled(cls, factor: float) -> "SLMProtocol":
+        if not 0 < factor <= 1:
+            raise ValueError(f"SLMProtocol.scaled: factor must be in (0, 1], got {factor}")
+        if factor == 1:
+            return REFERENCE
+        return cls(name=f"slm-scaled-{factor:g}", box=max(1, round(RAS_BOX * factor)),
+                   max_filter=max(1, round(RAS_MAX_FILTER * factor)))
+
+
+REFERENCE = SLMProtocol()
 
 
 def _as_polygons(polygons) -> list[np.ndarray]:
@@ -265,13 +295,15 @@ def jpeg_roundtrip(prob: np.ndarray, quality: int = 95) -> np.ndarray:
     return np.asarray(Image.open(buf).convert("L"), dtype=np.float64) / 255.0
 
 
-def selo_metrics(probmap, polygons, *, jpeg_roundtrip: bool = False, return_details: bool = False) -> dict:
+def selo_metrics(probmap, polygons, *, jpeg_roundtrip: bool = False, return_details: bool = False,
+                 protocol: SLMProtocol = REFERENCE) -> dict:
     """Rsu, Ras, Rda and Rmi of one sample (SLM definitions, see the module docstring).
 
     ``probmap``: (H, W) float array in [0, 1] (a uint8 array is read as gray / 255).
     ``polygons``: list of (N, 2) arrays of (x=column, y=row) vertices in pixels (AIR-SLT anno.json).
     ``jpeg_roundtrip``: pass the map through the reference's JPEG write/read first.
     ``return_details``: also return the mask, the peaks and the regions (for plots).
+    ``protocol``: the peak-search pixel sizes (:class:`SLMProtocol`; default the reference's).
     """
     prob = np.asarray(probmap)
     if prob.ndim != 2:
@@ -288,7 +320,7 @@ def selo_metrics(probmap, polygons, *, jpeg_roundtrip: bool = False, return_deta
         if r <= 0:
             raise ValueError(f"polygons[{i}]: the region radius int(1.5 x mean vertex distance) is 0; "
                              "the polygon is too small for Ras/Rda")
-    peaks = attention_peaks(prob)
+    peaks = attention_peaks(prob, box=protocol.box, max_size=protocol.max_filter)
     su, as_, da = rsu(prob, mask), ras(regions, peaks), rda(regions, peaks)
     out = {"Rsu": su, "Ras": as_, "Rda": da, "Rmi": rmi(su, as_, da)}
     if return_details:

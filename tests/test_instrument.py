@@ -1,0 +1,101 @@
+"""The instrument's reference lines and the effective-length measurement (issue #11)."""
+import numpy as np
+import pytest
+import torch
+
+from dgtrs_lib import create_model
+from dgtrs_lib.evaluation.references import (
+    chance_retrieval,
+    class_only_retrieval,
+    classification_references,
+    flat_map_selo,
+)
+from dgtrs_lib.evaluation.slm import REFERENCE, SLMProtocol, selo_metrics
+from dgtrs_lib.experiments.effective_length import (
+    choose_stretch,
+    effective_length,
+    positional_movement,
+    read_length_curve,
+)
+
+
+def test_chance_retrieval_is_k_over_n():
+    m = chance_retrieval(np.arange(200), 200)
+    assert m["t2i_R@1"] == pytest.approx(0.5) and m["i2t_R@10"] == pytest.approx(5.0)
+
+
+def test_class_only_reference_equals_the_closed_form():
+    # n_c images per class, one caption each: a class-only model hits at rank k with probability min(k, n_c) / n_c
+    labels = [i % 10 for i in range(1000)]
+    m = class_only_retrieval(labels, np.arange(1000))
+    assert m["t2i_R@1"] == pytest.approx(1.0) and m["t2i_R@5"] == pytest.approx(5.0)
+    assert m["mR"] == pytest.approx(5.333, abs=1e-3)
+    # several captions per image: the image side hits when any of its 5 captions is in the top k
+    m5 = class_only_retrieval(labels, np.repeat(np.arange(1000), 5))
+    assert m5["i2t_R@5"] == pytest.approx(100 * (1 - np.prod([(495 - j) / (500 - j) for j in range(5)])), rel=1e-6)
+
+
+def test_class_only_beats_chance_and_a_perfect_model_beats_class_only():
+    labels = [i % 4 for i in range(40)]
+    assert class_only_retrieval(labels, np.arange(40))["mR"] > chance_retrieval(np.arange(40), 40)["mR"]
+
+
+def test_classification_references():
+    r = classification_references([0, 0, 0, 1], 4)
+    assert r == {"chance_top1": 25.0, "majority_top1": 75.0, "majority_mean_per_class_recall": 25.0}
+
+
+def test_scaled_slm_protocol_is_named_and_reference_stays_default():
+    assert REFERENCE.name == "slm-reference" and (REFERENCE.box, REFERENCE.max_filter) == (50, 1000)
+    quarter = SLMProtocol.scaled(0.25)
+    assert (quarter.name, quarter.box, quarter.max_filter) == ("slm-scaled-0.25", 12, 250)
+    assert SLMProtocol.scaled(1) is REFERENCE
+    with pytest.raises(ValueError, match="factor"):
+        SLMProtocol.scaled(0)
+    # two separated blobs: the reference 1000 px filter on a 384 px map keeps one peak, the scaled one both
+    prob = np.zeros((384, 384))
+    prob[60:120, 60:120] = 1.0
+    prob[260:320, 260:320] = 0.95
+    polys = [np.array([[60, 60], [120, 60], [120, 120], [60, 120]]), np.array([[260, 260], [320, 260], [320, 320], [260, 320]])]
+    ref = selo_metrics(prob, polys, return_details=True)
+    scaled = selo_metrics(prob, polys, return_details=True, protocol=quarter)
+    assert len(ref["peaks"]) == 1 and len(scaled["peaks"]) == 2
+
+
+def test_flat_map_selo(tmp_path):
+    from PIL import Image
+
+    from dgtrs_lib.data.common import SeloSample
+
+    path = tmp_path / "a.png"
+    Image.new("RGB", (64, 64)).save(path)
+    s = SeloSample(image_path=path, caption="x", polygons=[np.array([[8, 8], [30, 8], [30, 30], [8, 30]], float)],
+                   sample_id="0")
+    flat = flat_map_selo([s])
+    assert 0 <= flat["Rmi"] <= 1 and flat["Rsu"] == pytest.approx(1 - np.exp(-0.707), abs=1e-3)
+
+
+def test_read_length_curve_and_effective_length():
+    torch.manual_seed(0)
+    model = create_model("tiny").eval()
+    images = torch.randn(12, 3, 64, 64)
+    texts = [f"there are {n} red boats in the upper left of a harbor near the river" for n in range(12)]
+    curve = read_length_curve(model, images, texts, [4, 8, 16, 32])
+    assert [r["tokens_read"] for r in curve] == [4, 8, 16, 32]
+    assert all(0 <= r["mR"] <= 100 for r in curve)
+    with pytest.raises(ValueError, match="outside"):
+        read_length_curve(model, images, texts, [33])
+    fake = [{"tokens_read": k, "mR": v} for k, v in ((4, 10.0), (8, 30.0), (12, 39.0), (16, 40.0), (32, 40.0))]
+    assert effective_length(fake) == 12
+
+
+def test_positional_movement_and_choose_stretch():
+    init = torch.randn(32, 8)
+    trained = init.clone()
+    trained[:10] += 0.5
+    move = positional_movement(trained, init)
+    assert (move[10:] == 0).all() and (move[:10] > 0).all()
+    assert choose_stretch(8, 32, 104) == {"keep": 8, "ratio": 4, "context": 104}
+    s = choose_stretch(14, 32, 110)
+    assert s["context"] >= 110 and s["keep"] == 14 and s["ratio"] * (32 - 14) + 14 == s["context"]
+    assert choose_stretch(40, 32, 50)["keep"] == 30
