@@ -116,9 +116,9 @@ def test_trainer_with_contrastive_batch_matches_the_plain_trainer(tmp_path):
 
     data = toy_data(24)
     cached = train(_model(), data, cfg(steps=3, batch_size=3, contrastive_batch=12, schedule="fixed",
-                                       loss="longclip", loss_kwargs={"pca_dim": 4}), tmp_path / "cached")
+                                       loss="longclip", loss_kwargs={"pca_dim": 4}), tmp_path / "cached", device="cpu")
     plain = train(_model(), data, cfg(steps=3, batch_size=12, schedule="fixed", loss="longclip",
-                                      loss_kwargs={"pca_dim": 4}), tmp_path / "plain")
+                                      loss_kwargs={"pca_dim": 4}), tmp_path / "plain", device="cpu")
     assert cached.setup["grad_cache"] and cached.setup["sub_batch"] == 3 and not plain.setup["grad_cache"]
     for a, b in zip(read_metrics(cached.metrics), read_metrics(plain.metrics)):  # step 2 checks the updates too
         assert a["loss_long"] == pytest.approx(b["loss_long"], rel=1e-4)

@@ -79,7 +79,7 @@ def test_fp16_with_loss_scaling_trains_and_resumes_on_cpu(tmp_path):
     from test_train import toy_data
 
     data = toy_data(16)
-    res = train(_tiny(), data, _cfg(steps=3, batch_size=8, precision="fp16", ckpt_every=2), tmp_path)
+    res = train(_tiny(), data, _cfg(steps=3, batch_size=8, precision="fp16", ckpt_every=2), tmp_path, device="cpu")
     recs = read_metrics(res.metrics)
     assert all(r["precision"] == "fp16" and r["loss_scale"] > 0 for r in recs)
     assert all(r["loss"] == r["loss"] for r in recs)  # finite (no NaN)
@@ -93,7 +93,7 @@ def test_fp16_with_loss_scaling_trains_and_resumes_on_cpu(tmp_path):
 def test_cpu_auto_is_fp32_and_logged(tmp_path):
     from test_train import toy_data
 
-    res = train(_tiny(), toy_data(16), _cfg(steps=1, batch_size=8), tmp_path)
+    res = train(_tiny(), toy_data(16), _cfg(steps=1, batch_size=8), tmp_path, device="cpu")
     assert read_metrics(res.metrics)[0]["precision"] == "fp32"
     assert res.setup["optimizer"] == "AdamW" and res.setup["grad_cache"] is False
 
@@ -102,7 +102,7 @@ def test_torch_compile_switch(tmp_path):
     """``compile`` wraps the dual encoder (the ``eager`` backend here: no C++ compiler needed)."""
     from test_train import toy_data
 
-    res = train(_tiny(), toy_data(16), _cfg(steps=2, batch_size=8, compile="eager"), tmp_path)
+    res = train(_tiny(), toy_data(16), _cfg(steps=2, batch_size=8, compile="eager"), tmp_path, device="cpu")
     assert res.setup["compile"] == "eager"
     assert len(read_metrics(res.metrics)) == 2
     with pytest.raises(ValueError, match="TrainConfig.compile"):
