@@ -149,7 +149,10 @@ def test_current_device_info_reads_torch(monkeypatch):
     info = DeviceInfo.current("cuda")
     assert info.capability == (7, 5) and info.name == "Tesla T4" and 14.5 < info.memory_gib < 15
     assert plan_training("gpu", info).precision == "fp16"
-    assert DeviceInfo.current("cpu") == DeviceInfo(type="cpu")
+    cpu = DeviceInfo.current("cpu")
+    assert cpu.type == "cpu" and cpu.capability is None and cpu.memory_gib > 0  # RAM
+    ram_plan = plan_training("gpu", DeviceInfo(type="cpu", memory_gib=23.0))  # the gpu run on a 23 GiB CPU machine
+    assert ram_plan.precision == "fp32" and 8 <= ram_plan.sub_batch < 2048 and ram_plan.grad_cache
     assert set(KNOWN_GPUS) >= {"Tesla T4", "NVIDIA L4", "NVIDIA H100 80GB HBM3"}
 
 

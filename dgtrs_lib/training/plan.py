@@ -8,7 +8,8 @@
 * **contrastive batch** -- the profile's ``stage2["contrastive_batch"]`` (the ``gpu`` profile:
   2048 pairs, Long-CLIP's global batch), the same on one GPU or many;
 * **sub-batch** -- the largest multiple of 8 pairs whose training step fits in ``SAFETY`` (85 %)
-  of the device memory by the memory model below, capped at the per-process contrastive batch;
+  of the device memory (on a CPU: of the RAM) by the memory model below, capped at the
+  per-process contrastive batch;
   when it is smaller, the trainer computes the loss by gradient caching
   (``dgtrs_lib.training.gradcache``), so the choice changes memory and speed, not the result.
 
@@ -31,6 +32,7 @@ Memory model, per process: ``fixed + sub_batch * per_pair`` with
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 
 import torch
@@ -70,7 +72,11 @@ class DeviceInfo:
         """The device a run would use (``cuda`` when available, else the CPU)."""
         device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
         if device.type != "cuda":
-            return cls(type="cpu")
+            try:
+                ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
+            except (AttributeError, ValueError, OSError):  # not POSIX: no memory limit modelled
+                ram = None
+            return cls(type="cpu", memory_gib=ram)
         props = torch.cuda.get_device_properties(device)
         return cls(type="cuda", name=props.name, capability=(props.major, props.minor),
                    memory_gib=props.total_memory / GIB)
@@ -177,8 +183,11 @@ class TrainPlan:
         return d
 
     def summary(self) -> str:
-        dev = (f"{self.device.name} (compute capability {self.device.capability[0]}.{self.device.capability[1]}, "
-               f"{self.device.memory_gib:.0f} GiB)" if self.device.type == "cuda" else "CPU")
+        if self.device.type == "cuda":
+            dev = (f"{self.device.name} (compute capability {self.device.capability[0]}.{self.device.capability[1]}, "
+                   f"{self.device.memory_gib:.0f} GiB)")
+        else:
+            dev = "CPU" + (f" ({self.device.memory_gib:.0f} GiB RAM)" if self.device.memory_gib else "")
         how = (f"gradient caching: {-(-self.per_process_batch // self.sub_batch)} sub-batches of {self.sub_batch}"
                if self.grad_cache else "one forward per step (no gradient caching)")
         mem = f", predicted peak {self.predicted_gib:.1f} GiB" if self.predicted_gib is not None else ""
@@ -214,17 +223,21 @@ def plan_training(profile="gpu", device: "DeviceInfo | torch.device | str | None
         raise ValueError(f"contrastive_batch={contrastive} must be a multiple of the number of processes ({world})")
     per_process = contrastive // world
     shape = ModelShape.of(model if model is not None else prof.model)
-    if info.type != "cuda":
+    if info.memory_gib is None:  # a CPU whose memory is unknown: nothing to fit
         return TrainPlan(info, chosen, contrastive, per_process, world, None,
-                         "CPU: no device-memory limit is modelled; the whole batch goes through at once.")
+                         "CPU: no memory limit is modelled; the whole batch goes through at once.")
     fit = largest_sub_batch(shape, chosen, info.memory_gib, long_tokens=long_tokens)
     if fit < 8:
         raise ValueError(f"{info.name} ({info.memory_gib:.1f} GiB): not even 8 pairs of this model fit by the memory "
-                         f"model (fixed part {fixed_bytes(shape, chosen) / GIB:.1f} GiB); use a larger GPU")
+                         f"model (fixed part {fixed_bytes(shape, chosen) / GIB:.1f} GiB); use a larger "
+                         f"{'GPU' if info.type == 'cuda' else 'machine'}")
     sub = min(fit, per_process)
-    why = (f"{chosen}: " + ("native bf16 (compute capability >= 8.0)." if chosen == "bf16" else
-                            "no native bf16 below compute capability 8.0, so fp16 autocast with loss scaling."
-                            if chosen == "fp16" else "requested."))
+    if info.type != "cuda":
+        why = f"CPU: {chosen}; the sub-batch fits {SAFETY:.0%} of the RAM by the same memory model."
+    else:
+        why = (f"{chosen}: " + ("native bf16 (compute capability >= 8.0)." if chosen == "bf16" else
+                                "no native bf16 below compute capability 8.0, so fp16 autocast with loss scaling."
+                                if chosen == "fp16" else "requested."))
     why += f" Up to {fit} pairs per forward fit {SAFETY:.0%} of the memory at {long_tokens or shape.context} tokens."
     return TrainPlan(info, chosen, contrastive, sub, world,
                      round(step_memory_gib(shape, chosen, sub, long_tokens=long_tokens), 2), why)
