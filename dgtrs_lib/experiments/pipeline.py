@@ -261,6 +261,8 @@ def run_pipeline(profile: str | None = None, seed: int = 0, schedule: str = "def
     summary = {"profile": profile, "seed": seed, "schedule": schedule, "final": str(final), "times": times,
                "validation": checks}
     atomic_write_text(final.parent / "eval.json", json.dumps(summary, indent=2))
+    sidecar = final.with_suffix(".json")  # what the trainer picked (precision, batches) for this device
+    setup = json.loads(sidecar.read_text()).get("train_setup", {}) if sidecar.exists() else {}
     rows = [r for stage, c in checks.items() for r in _rows(c, stage, seed)]
     rows += [{"task": "training", "dataset": "syndg-train", "metric": f"wall_{k}", "value": v, "seed": seed}
              for k, v in times.items()]
@@ -269,6 +271,8 @@ def run_pipeline(profile: str | None = None, seed: int = 0, schedule: str = "def
                          "ratio": get_profile(profile).ratio, "checkpoint": str(final)},
                   protocol={"stage1": dict(get_profile(profile).stage1 or {}) or "openai",
                             "stage2": dict(get_profile(profile).stage2), "schedule": schedule,
+                            "stage2_setup": {k: setup.get(k) for k in ("precision", "contrastive_batch", "sub_batch",
+                                                                       "grad_cache", "optimizer", "num_workers")},
                             "eval": "validation split, one caption per image, R@1/R@5 in percent"})
     return summary
 
