@@ -112,9 +112,10 @@ _TABLE = {
         # memory (batch_size="auto": dgtrs_lib.training.plan), precision from its compute capability.
         # 600 steps x 2048 = 1.2 M pairs, about 6 epochs of a 200k-pair set (the pairs that
         # 1200 steps x 128 x 8 GPUs saw before issue #15).
-        # ckpt_every=25: a resumable state every ~10 min on a T4, so a Colab disconnect costs minutes.
+        # ckpt_every=25: a resumable state (train_state.pt, 2.4 GB) every ~10 min on a T4, so a Colab
+        # disconnect costs minutes; no 600 MB step_<N>.pt snapshot each time (save_snapshots=False).
         stage2=dict(steps=600, batch_size="auto", contrastive_batch=2048, lr=1e-6, warmup_steps=200,
-                    weight_decay=1e-2, precision="auto", num_workers="auto", ckpt_every=25),
+                    weight_decay=1e-2, precision="auto", num_workers="auto", ckpt_every=25, save_snapshots=False),
         heldout_limit=1000, eval_limit=None,
         ablation_steps=None, ablation_seeds=(0,),
         notebook_timeout_s=None,

@@ -45,6 +45,7 @@ class TrainConfig:
     precision: str = "auto"          # "auto" (bf16 from compute capability 8.0, else fp16 + GradScaler; CPU fp32) | "fp32" | "bf16" | "fp16"
     seed: int = 0
     ckpt_every: int = 0              # 0: only at the end
+    save_snapshots: bool = True      # with ckpt_every: also an official step_<N>.pt each time (else train_state.pt only)
     grad_clip: float | None = None
     progress: bool = True            # tqdm bar (rank 0)
     deterministic: bool = False      # torch.use_deterministic_algorithms (exact resume on CUDA)

@@ -37,7 +37,7 @@ This module is the loop and its resume state; the pieces it puts together live b
 * outputs in ``out_dir``: ``metrics.jsonl`` (one line per step: lr, losses, weights, logit scale,
   pairs/s; read and drawn by ``dgtrs_lib.training.metrics_log``), ``final.pt`` in the official
   DGTRS format (``dgtrs_lib.model.checkpoint.save_official``), ``step_<N>.pt`` every
-  ``ckpt_every`` steps, and ``train_state.pt`` (weights, optimizer, loss scaler, step, RNG
+  ``ckpt_every`` steps (unless ``save_snapshots=False``), and ``train_state.pt`` (weights, optimizer, loss scaler, step, RNG
   states, every rank's data position), all written atomically. ``train(..., resume=True)``
   continues from ``train_state.pt`` and ends with weights bitwise equal to an uninterrupted run
   with the same seed (a stream continues with the batches the uninterrupted run would have read).
@@ -325,7 +325,7 @@ def train(model: nn.Module, data: PairData, cfg: TrainConfig, out_dir: str | os.
         done = step + 1
         if cfg.ckpt_every and done % cfg.ckpt_every == 0 and done < cfg.steps:
             save_state(done)
-            if rank == 0:
+            if rank == 0 and cfg.save_snapshots:
                 save_official(model, out_dir / f"step_{done:06d}.pt", step=done)
         if callback is not None:
             callback(step, record)
