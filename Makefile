@@ -37,7 +37,8 @@ ablations: venv
 	$(OFFLINE) $(PY) -m dgtrs_lib.experiments.ablations --profile $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE))
 
 bench: venv
-	$(OFFLINE) $(PY) scripts/bench_train.py
+	$(OFFLINE) $(PY) scripts/bench_input.py
+	$(OFFLINE) $(PY) scripts/bench_train.py --gradcache
 	$(OFFLINE) $(PY) scripts/bench_eval.py
 
 gpu-check: venv

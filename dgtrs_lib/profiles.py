@@ -107,13 +107,23 @@ _TABLE = {
         syndg_sizes={"train": 6000, "validation": 500, "test": 1000}, selo_scenes=4, selo_size=384,
         stage1=None, stage1_source="openai:ViT-B-16",
         # Long-CLIP's recipe (train/train.py): lr 1e-6, wd 1e-2, 200 warm-up steps, logit scale
-        # ln 100, 128 pairs per GPU; steps: about 6 epochs of a 200k-pair set on 8 GPUs.
-        stage2=dict(steps=1200, batch_size=128, lr=1e-6, warmup_steps=200, weight_decay=1e-2, precision="auto"),
+        # ln 100, and its contrastive batch of 2048 pairs (128 per GPU x 16) on however many GPUs
+        # there are: on one GPU by gradient caching, the sub-batch that fits picked from the GPU's
+        # memory (batch_size="auto": dgtrs_lib.training.plan), precision from its compute capability.
+        # 600 steps x 2048 = 1.2 M pairs, about 6 epochs of a 200k-pair set (the pairs that
+        # 1200 steps x 128 x 8 GPUs saw before issue #15).
+        # ckpt_every=25: a resumable state (train_state.pt, 2.4 GB) every ~10 min on a T4, so a Colab
+        # disconnect costs minutes; no 600 MB step_<N>.pt snapshot each time (save_snapshots=False).
+        stage2=dict(steps=600, batch_size="auto", contrastive_batch=2048, lr=1e-6, warmup_steps=200,
+                    weight_decay=1e-2, precision="auto", num_workers="auto", ckpt_every=25, save_snapshots=False),
         heldout_limit=1000, eval_limit=None,
         ablation_steps=None, ablation_seeds=(0,),
         notebook_timeout_s=None,
+        # the input pipeline (dgtrs_lib.data.loader): map-style, decoded by DataLoader workers; a
+        # Hub-scale set (DGTRSD, 2 M images) streams instead: DGTRS_GPU_DATA='{"source": ...,
+        # "streaming": true, "shuffle_buffer": 10000}'
         gpu_data=dict(source="ZhenShiL/MGRS-200k", long_column="detailed_caption", short_column="brief_caption",
-                      image_column="image"),
+                      image_column="image", streaming=False, shuffle_buffer=10_000),
     ),
 }
 

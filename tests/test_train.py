@@ -155,3 +155,10 @@ def test_gradient_accumulation_and_config_errors(tmp_path):
         train(tiny_long(), toy_data(8), cfg(precision="fp8"), tmp_path / "x")
     with pytest.raises(ValueError, match="one row per pair"):
         PairData(torch.zeros(3, 3, 8, 8), torch.zeros(3, 4, dtype=torch.long), torch.zeros(2, 4, dtype=torch.long))
+
+
+def test_checkpoints_without_snapshots(tmp_path):
+    """``save_snapshots=False`` (the gpu profile): the resumable state every ckpt_every steps, no step_<N>.pt."""
+    train(tiny_long(), toy_data(16), cfg(steps=4, ckpt_every=2, save_snapshots=False), tmp_path)
+    assert load_train_state(tmp_path / "train_state.pt")["step"] == 4
+    assert not list(tmp_path.glob("step_*.pt")) and (tmp_path / "final.pt").exists()

@@ -7,13 +7,19 @@ pay for 248 positions). :func:`load_pairs` builds the pairs of a profile's split
 * every other profile (``smoke``, ``cpu``) -- the embedded SynDG-RS split (:func:`dgtrs_lib.data.syndg.load_syndg`),
   every image pre-processed once and held in memory (cached per profile, split and image size);
 * ``gpu`` -- the real dual-granularity set of ``get_profile("gpu").gpu_data`` (overridden by
-  ``DGTRS_GPU_DATA``: a source, or a JSON object of :func:`dgtrs_lib.data.dual.load_dual_hf`
-  arguments), images decoded per batch. Its first ``min(1000, n // 10)`` pairs are the
-  validation split, the rest the training split, as Long-CLIP (Zhang et al., 2024) holds out the
-  first 1000 ShareGPT4V pairs (``train/sharegpt4v.py``).
+  ``DGTRS_GPU_DATA``: a source, or a JSON object with ``source`` and optionally ``long_column``,
+  ``short_column``, ``image_column``, ``revision``, ``data_files``, ``streaming``,
+  ``shuffle_buffer``), read by the input pipeline of :mod:`dgtrs_lib.data.loader`: images stay
+  encoded and DataLoader workers decode, transform and tokenise them per batch
+  (:class:`~dgtrs_lib.data.loader.HubPairs`), or, with ``streaming: true``, the set is streamed
+  and never materialised (:class:`~dgtrs_lib.data.loader.StreamPairs`). Its first
+  ``min(1000, n // 10)`` pairs (a stream: the first 1000) are the validation split, the rest the
+  training split, as Long-CLIP (Zhang et al., 2024) holds out the first 1000 ShareGPT4V pairs
+  (``train/sharegpt4v.py``).
 
-Captions are tokenised once with the open_clip BPE (:func:`dgtrs_lib.model.tokenizer.tokenize`;
-truncation is reported by a ``TruncationWarning``); images go through the model's CLIP transform
+Captions are tokenised with the open_clip BPE (:func:`dgtrs_lib.model.tokenizer.tokenize`;
+truncation is reported by a ``TruncationWarning`` for the in-memory sets, counted by the loader
+for the others); images go through the model's CLIP transform
 (:func:`dgtrs_lib.model.transforms.make_preprocess`).
 """
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Callable
 
 import torch
 
-from dgtrs_lib.data.dual import load_dual_hf
+from dgtrs_lib.data.loader import BatchOrder, HubPairs, PairDecoder, StreamPairs, trim_padding
 from dgtrs_lib.data.syndg import load_syndg
 from dgtrs_lib.model.tokenizer import tokenize
 from dgtrs_lib.model.transforms import make_preprocess
@@ -36,10 +42,7 @@ from dgtrs_lib.profiles import get_profile
 log = logging.getLogger(__name__)
 
 
-def trim_padding(tokens: torch.Tensor) -> torch.Tensor:
-    """Drop the trailing all-padding columns (padding id 0 only ever follows EOT)."""
-    width = int((tokens != 0).sum(dim=1).max()) if tokens.numel() else 0
-    return tokens[:, : max(width, 2)]
+__all__ = ["BatchOrder", "PairData", "load_pairs", "trim_padding"]
 
 
 @dataclass
@@ -47,7 +50,8 @@ class PairData:
     """Image/long/short triples held in memory, ready to batch.
 
     ``images`` is a float tensor ``[N, 3, H, W]`` (already preprocessed) or a callable mapping an
-    index tensor to such a batch (for datasets too large to hold, e.g. the gpu profile).
+    index tensor to such a batch. (The gpu profile's sets, too large to hold, are
+    :class:`~dgtrs_lib.data.loader.HubPairs` / :class:`~dgtrs_lib.data.loader.StreamPairs`.)
     ``long_tokens``/``short_tokens`` are ``[N, L]`` token ids (zero padded).
     """
 
@@ -101,33 +105,65 @@ def _syndg_split(profile: str, split: str, image_size: int):
     return _images_tensor(ds, make_preprocess(image_size)), list(ds["long_caption"]), list(ds["short_caption"])
 
 
-def _gpu_dataset(split: str):
+def gpu_data_spec() -> dict:
+    """The gpu profile's training set: ``get_profile("gpu").gpu_data`` updated by ``DGTRS_GPU_DATA``."""
     spec = dict(get_profile("gpu").gpu_data)
-    if os.environ.get("DGTRS_GPU_DATA"):
-        spec.update(json.loads(os.environ["DGTRS_GPU_DATA"]) if os.environ["DGTRS_GPU_DATA"].startswith("{")
-                    else {"source": os.environ["DGTRS_GPU_DATA"]})
+    env = os.environ.get("DGTRS_GPU_DATA")
+    if env:
+        try:
+            spec.update(json.loads(env) if env.lstrip().startswith("{") else {"source": env})
+        except json.JSONDecodeError as err:
+            raise ValueError(f"DGTRS_GPU_DATA: not valid JSON ({err}); expected a source or a JSON object") from None
+    return spec
+
+
+def _gpu_pairs(split: str, context_length: int, image_size: int, short_only: bool, limit: int | None):
+    import datasets
+
+    spec = gpu_data_spec()
+    if "source" not in spec:
+        raise ValueError("gpu data: the spec needs a 'source' (a Hub id or a local dataset folder)")
     source = spec.pop("source")
-    ds = load_dual_hf(source, split="train", **spec)
+    streaming = bool(spec.pop("streaming", False))
+    shuffle_buffer = int(spec.pop("shuffle_buffer", 0))
+    load_kw = {k: spec.pop(k) for k in ("revision", "data_files") if k in spec}
+    columns = {k: spec.pop(k) for k in ("long_column", "short_column", "image_column") if k in spec}
+    if spec:
+        raise ValueError(f"gpu data: unknown field(s) {sorted(spec)}; expected source, long_column, short_column, "
+                         "image_column, revision, data_files, streaming, shuffle_buffer")
+    ds = datasets.load_dataset(source, split="train", streaming=streaming, **load_kw)
+    long_col, image_col = columns.get("long_column", "long_caption"), columns.get("image_column", "image")
+    short_col = columns.get("short_column", "short_caption")
+    names = ds.column_names or []
+    if image_col in names:
+        ds = ds.cast_column(image_col, datasets.Image(decode=False))
+    decoder = PairDecoder(image_size=image_size, context_length=context_length, long_column=long_col,
+                          short_column=short_col, image_column=image_col,
+                          derive_short=short_col is None or (bool(names) and short_col not in names),
+                          short_only=short_only)
+    name = f"{source}[{split}]"
+    if streaming:
+        if split == "validation":  # the first 1000 pairs, held in a map-style set for the held-out checks
+            rows = list(ds.take(min(limit or 1000, 1000)))
+            return HubPairs(datasets.Dataset.from_list(rows, features=ds.features), decoder, name)
+        ds = ds.skip(1000)
+        return StreamPairs(ds.take(limit) if limit else ds, decoder, name, shuffle_buffer=shuffle_buffer)
     held = min(1000, len(ds) // 10)  # Long-CLIP holds out the first 1000 pairs for validation
-    return ds.select(range(held)) if split == "validation" else ds.select(range(held, len(ds)))
+    ds = ds.select(range(held)) if split == "validation" else ds.select(range(held, len(ds)))
+    if limit:
+        ds = ds.select(range(min(limit, len(ds))))
+    return HubPairs(ds, decoder, name)
 
 
 def load_pairs(profile: str, split: str, context_length: int, image_size: int, *, short_only: bool = False,
-               limit: int | None = None) -> PairData:
-    """``PairData`` of a split for a profile. ``short_only`` (stage 1) tokenises only the short
-    captions (the long slot repeats them; a short-only schedule never reads it)."""
+               limit: int | None = None):
+    """The pairs of a split for a profile: :class:`PairData` (in memory), or for ``gpu`` a
+    :class:`~dgtrs_lib.data.loader.HubPairs` / :class:`~dgtrs_lib.data.loader.StreamPairs` read by the
+    input pipeline. ``short_only`` (stage 1) puts the short captions in the long slot too (a
+    short-only schedule never reads it)."""
     if profile == "gpu":
-        ds = _gpu_dataset(split)
-        if limit:
-            ds = ds.select(range(min(limit, len(ds))))
-        preprocess = make_preprocess(image_size)
-
-        def images(idx):  # decode and transform per batch: the real set does not fit in memory
-            return torch.stack([preprocess(ds[int(i)]["image"].convert("RGB")) for i in idx])
-
-        longs, shorts = list(ds["long_caption"]), list(ds["short_caption"])
-    else:
-        images, longs, shorts = _syndg_split(profile, split, image_size)
-        if limit:
-            images, longs, shorts = images[:limit], longs[:limit], shorts[:limit]
+        return _gpu_pairs(split, context_length, image_size, short_only, limit)
+    images, longs, shorts = _syndg_split(profile, split, image_size)
+    if limit:
+        images, longs, shorts = images[:limit], longs[:limit], shorts[:limit]
     return PairData.from_texts(images, shorts if short_only else longs, shorts, context_length)

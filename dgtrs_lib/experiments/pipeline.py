@@ -212,13 +212,18 @@ def run_pipeline(profile=None, seed: int = 0, schedule: str = "default", device:
             times[f"{stage}_steps_s"] = round(sum(r["time_s"] for r in read_metrics(rec.metrics)), 1)
     record.times, record.heldout = times, checks
     write_record(record)
+    sidecar = record.checkpoint.with_suffix(".json") if record.checkpoint else None  # what the trainer picked
+    setup = json.loads(sidecar.read_text()).get("train_setup", {}) if sidecar is not None and sidecar.exists() else {}
     rows = [r for stage, c in checks.items() for r in _rows(c, stage, seed)]
     rows += [{"task": "training", "dataset": "syndg-train", "metric": f"wall_{k}", "value": v, "seed": seed}
              for k, v in times.items()]
     doc = results_doc("pipeline", profile, rows, device=eval_device,
                       model={"name": prof.model, "keep": prof.keep, "ratio": prof.ratio, "checkpoint": str(record.checkpoint)},
                       protocol={"stage1": dict(prof.stage1 or {}) or "openai", "stage2": dict(prof.stage2),
-                                "schedule": schedule, "eval": "validation split, one caption per image, R@1/R@5 in percent"})
+                                "schedule": schedule,
+                                "stage2_setup": {k: setup.get(k) for k in ("precision", "contrastive_batch", "sub_batch",
+                                                                           "grad_cache", "optimizer", "num_workers")},
+                                "eval": "validation split, one caption per image, R@1/R@5 in percent"})
     write_results(doc, results_dir(profile) / "pipeline.json")
     return record
 

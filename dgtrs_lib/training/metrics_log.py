@@ -2,8 +2,9 @@
 
 The trainer (``dgtrs_lib.training.trainer``) appends one JSON line per optimizer step: ``step``,
 ``epoch``, ``lr``, ``loss``/``loss_long``/``loss_short`` (null for a branch the curriculum switched
-off), the curriculum weights ``w_long``/``w_short``, ``logit_scale`` (exponentiated), ``pairs_per_s``
-and ``time_s``. ``read_metrics`` reads it back (``dgtrs_lib.io.read_jsonl``: a torn last line from a
+off), the curriculum weights ``w_long``/``w_short``, ``logit_scale`` (exponentiated), ``pairs_per_s``,
+``time_s``, the ``precision`` the run uses, the fp16 ``loss_scale`` (null otherwise) and the number of
+``bad_samples`` the input pipeline has skipped so far. ``read_metrics`` reads it back (``dgtrs_lib.io.read_jsonl``: a torn last line from a
 crash is skipped); ``plot_metrics`` draws the three panels the book's training chapter shows
 (notebook 03): the two InfoNCE losses of the dual-granularity objective, the DGCL weights
 (arXiv:2503.19311, ``book/references.bib`` key ``chen2025dgtrs``) and Long-CLIP's temperature and

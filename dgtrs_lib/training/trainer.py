@@ -13,20 +13,34 @@ This module is the loop and its resume state; the pieces it puts together live b
   ``train/scheduler.py``): linear warm-up ``base*(step+1)/warmup``, then half-cosine to 0.
 * loss ``w_long(t) * L_long + w_short(t) * L_short`` (``dgtrs_lib.training.losses``) with the weights of a
   curriculum ``dgtrs_lib.training.curriculum.Schedule``; a branch with weight 0 is not even encoded.
-* bf16 autocast where supported (``precision="auto"``: bf16 on CUDA, fp32 on CPU), gradient
-  accumulation (each micro-batch is its own contrastive problem, as in open_clip without
-  feature caching).
-* data: a :class:`PairData` of pre-computed image tensors and pre-tokenised captions; each batch
-  is trimmed to its longest caption (dynamic padding: a short caption does not pay for 248
-  positions). The order is a pure function of ``(seed, epoch)`` (:class:`BatchOrder`): the
-  permutation of epoch ``e`` comes from a generator seeded with ``seed`` and ``e``, and a global
-  batch of ``B * world`` indices is split rank by rank (``drop_last``: every rank gets exactly ``B``).
+* precision that fits the device (``dgtrs_lib.training.precision``): ``precision="auto"`` is bf16
+  autocast from compute capability 8.0, fp16 autocast + ``GradScaler`` below it, fp32 on the CPU;
+  AdamW is fused on CUDA; ``compile=True`` wraps the dual encoder in ``torch.compile``. The mode
+  is printed, written in every ``metrics.jsonl`` record and in the final checkpoint's sidecar.
+* contrastive batch vs sub-batch: one contrastive problem of ``contrastive_batch`` pairs (all
+  processes) is encoded ``batch_size`` pairs at a time; when that is smaller than the per-process
+  share, the loss is computed by gradient caching (``dgtrs_lib.training.gradcache``, Gao et al.
+  2021), which gives the full-batch loss and gradients in the memory of one sub-batch.
+  ``batch_size="auto"`` picks the sub-batch from the device (``dgtrs_lib.training.plan``).
+  Gradient accumulation (``accum_steps``) is separate: each micro-step is its own contrastive
+  problem, as in open_clip without feature caching.
+* data (``dgtrs_lib.data.loader.iterate_batches``): the miniature's :class:`PairData` of
+  pre-computed image tensors is indexed in this process; the gpu profile's sets are decoded,
+  transformed and tokenised by DataLoader workers (pinned memory, prefetch), map-style or
+  streamed. Each batch is trimmed to its longest caption (dynamic padding: a short caption does
+  not pay for 248 positions). A map-style order is a pure function of ``(seed, epoch)``
+  (:class:`BatchOrder`): the permutation of epoch ``e`` comes from a generator seeded with
+  ``seed`` and ``e``, and a global batch of ``B * world`` indices is split rank by rank
+  (``drop_last``: every rank gets exactly ``B``); a stream is split across ranks by
+  ``datasets.distributed.split_dataset_by_node`` and its position (per loader worker: epoch and
+  raw items consumed) is saved in ``train_state.pt``.
 * outputs in ``out_dir``: ``metrics.jsonl`` (one line per step: lr, losses, weights, logit scale,
   pairs/s; read and drawn by ``dgtrs_lib.training.metrics_log``), ``final.pt`` in the official
   DGTRS format (``dgtrs_lib.model.checkpoint.save_official``), ``step_<N>.pt`` every
-  ``ckpt_every`` steps, and ``train_state.pt`` (weights, optimizer, step, RNG states), all written
-  atomically. ``train(..., resume=True)`` continues from ``train_state.pt`` and ends with weights
-  bitwise equal to an uninterrupted run with the same seed.
+  ``ckpt_every`` steps (unless ``save_snapshots=False``), and ``train_state.pt`` (weights, optimizer, loss scaler, step, RNG
+  states, every rank's data position), all written atomically. ``train(..., resume=True)``
+  continues from ``train_state.pt`` and ends with weights bitwise equal to an uninterrupted run
+  with the same seed (a stream continues with the batches the uninterrupted run would have read).
 * several processes: launch with ``torchrun`` (``dgtrs_lib.training.distributed.setup_distributed``
   reads its environment; gloo on CPU, nccl on GPU); the model is wrapped in DDP, negatives are
   gathered with gradient, and the averaged gradient equals the one-process gradient of the same
@@ -40,7 +54,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -49,40 +63,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dgtrs_lib.data.loader import BatchOrder, LoaderSettings, iterate_batches, resolve_num_workers
 from dgtrs_lib.data.pairs import PairData
 from dgtrs_lib.io import append_jsonl, atomic_save, write_jsonl
 from dgtrs_lib.model.checkpoint import CheckpointError, save_official
 from dgtrs_lib.training.config import TrainConfig
 from dgtrs_lib.training.curriculum import get_schedule
 from dgtrs_lib.training.distributed import setup_distributed
+from dgtrs_lib.training.gradcache import contrastive_backward
 from dgtrs_lib.training.losses import DualGranularityLoss
 from dgtrs_lib.training.lr import cosine_lr
 from dgtrs_lib.training.metrics_log import METRICS_FILE, read_metrics
+from dgtrs_lib.training.plan import DeviceInfo, plan_training
+from dgtrs_lib.training.precision import Amp, adamw, select_precision
+
+__all__ = ["BatchOrder", "DualEncoder", "PairData", "TrainConfig", "TrainResult", "load_train_state", "read_metrics",
+           "train"]
 
 STATE_FILE = "train_state.pt"
 FINAL_FILE = "final.pt"
-
-
-# ----------------------------------------------------------------------------- data
-class BatchOrder:
-    """Which pair indices micro-step ``m`` of process ``rank`` uses (a pure function)."""
-
-    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
-        self.n, self.b, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
-        self.per_epoch = n // (batch_size * world)
-        if self.per_epoch == 0:
-            raise ValueError(f"the training set has {n} pairs, fewer than one global batch "
-                             f"({batch_size} per process x {world} processes); lower batch_size")
-        self._epoch, self._perm = None, None
-
-    def __call__(self, micro_step: int) -> tuple[torch.Tensor, int]:
-        epoch, pos = divmod(micro_step, self.per_epoch)
-        if epoch != self._epoch:
-            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=gen)
-        span = self.b * self.world
-        glob = self._perm[pos * span:(pos + 1) * span]
-        return glob[self.rank * self.b:(self.rank + 1) * self.b], epoch
 
 
 # ----------------------------------------------------------------------------- model wrapper
@@ -126,8 +125,10 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _resume_key(cfg: TrainConfig, world: int, n: int) -> dict:
-    return {"steps": cfg.steps, "batch_size": cfg.batch_size, "accum_steps": cfg.accum_steps,
+def _resume_key(cfg: TrainConfig, world: int, per_process: int, n) -> dict:
+    """What must match for a saved state to continue this run. ``batch_size`` is the per-process
+    contrastive batch (the sub-batch is not part of it: gradient caching gives the same update)."""
+    return {"steps": cfg.steps, "batch_size": per_process, "accum_steps": cfg.accum_steps,
             "seed": cfg.seed, "world_size": world, "pairs": n}
 
 
@@ -153,14 +154,49 @@ class TrainResult:
     metrics: Path
     steps: int
     wall_s: float
+    setup: dict = field(default_factory=dict)   # precision, batches, optimizer, loader (see _setup)
 
 
-def _autocast(device: torch.device, precision: str):
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
-    if precision == "bf16":
-        return precision, torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return precision, contextlib.nullcontext()
+def _data_size(data):
+    try:
+        return len(data)
+    except TypeError:  # a stream
+        return getattr(data, "source", "stream")
+
+
+def _setup(cfg: TrainConfig, model: nn.Module, data, device: torch.device, world: int) -> dict:
+    """Resolve the ``auto`` settings for this device: precision, per-process batch, sub-batch, workers."""
+    precision = select_precision(cfg.precision, device)
+    if cfg.contrastive_batch is None:
+        per_process = cfg.batch_size
+    else:
+        if cfg.contrastive_batch % world:
+            raise ValueError(f"TrainConfig.contrastive_batch={cfg.contrastive_batch} must be a multiple of the number "
+                             f"of processes ({world})")
+        per_process = cfg.contrastive_batch // world
+    sub = cfg.batch_size
+    plan = None
+    if sub == "auto":
+        plan = plan_training(None, DeviceInfo.current(device), world=world, model=model, precision=precision,
+                             contrastive_batch=cfg.contrastive_batch)
+        sub = plan.sub_batch
+    sub = min(sub, per_process)
+    streamed = hasattr(data, "batches")
+    return {"precision": precision, "contrastive_batch": per_process * world, "per_process_batch": per_process,
+            "sub_batch": sub, "grad_cache": sub < per_process, "world_size": world,
+            "optimizer": "AdamW (fused)" if device.type == "cuda" else "AdamW",
+            "compile": cfg.compile if cfg.compile else False,
+            "num_workers": resolve_num_workers(cfg.num_workers) if streamed else 0,
+            "plan": plan.summary() if plan is not None else None}
+
+
+def _describe(setup: dict, amp: Amp) -> str:
+    how = (f"gradient caching, sub-batches of {setup['sub_batch']}" if setup["grad_cache"]
+           else "one pass per micro-step")
+    return (f"train: precision {setup['precision']} ({amp.describe()['reason']}); contrastive batch "
+            f"{setup['contrastive_batch']} ({setup['world_size']} x {setup['per_process_batch']}, {how}); "
+            f"{setup['optimizer']}; loader workers {setup['num_workers']}"
+            + (f"; torch.compile {setup['compile']}" if setup["compile"] else ""))
 
 
 def train(model: nn.Module, data: PairData, cfg: TrainConfig, out_dir: str | os.PathLike, *,
@@ -168,8 +204,9 @@ def train(model: nn.Module, data: PairData, cfg: TrainConfig, out_dir: str | os.
           callback: Callable[[int, dict], None] | None = None, save_metadata: dict | None = None) -> TrainResult:
     """Train ``model`` (in place) on ``data`` for ``cfg.steps`` optimizer steps; see the module doc.
 
-    ``callback(step, record)`` runs after every step (on every rank). ``save_metadata`` goes into
-    the final checkpoint's JSON sidecar.
+    ``data``: a :class:`PairData` (in memory) or a ``dgtrs_lib.data.loader`` ``HubPairs`` /
+    ``StreamPairs``. ``callback(step, record)`` runs after every step (on every rank).
+    ``save_metadata`` goes into the final checkpoint's JSON sidecar.
     """
     cfg.check()
     out_dir = Path(out_dir)
@@ -179,15 +216,17 @@ def train(model: nn.Module, data: PairData, cfg: TrainConfig, out_dir: str | os.
     if cfg.deterministic:  # bitwise-reproducible kernels (CUDA embedding/scatter backward use atomics)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
-    precision, autocast = _autocast(device, cfg.precision)
+    setup = _setup(cfg, model, data, device, world)
+    precision, per_process, sub = setup["precision"], setup["per_process_batch"], setup["sub_batch"]
+    amp = Amp(precision, device)
+    setup["amp"] = amp.describe()
     schedule = get_schedule(cfg.schedule, **cfg.schedule_kwargs)
     loss_fn = DualGranularityLoss.preset(cfg.loss, **cfg.loss_kwargs)
-    order = BatchOrder(len(data), cfg.batch_size, cfg.seed, rank, world)
 
     model.to(device)
     model.train()
     state_path, metrics_path = out_dir / STATE_FILE, out_dir / METRICS_FILE
-    key = _resume_key(cfg, world, len(data))
+    key = _resume_key(cfg, world, per_process, _data_size(data))
     start = 0
     state = load_train_state(state_path) if resume and state_path.exists() else None
     if state is not None and state["resume_key"] != key:
@@ -201,25 +240,39 @@ def train(model: nn.Module, data: PairData, cfg: TrainConfig, out_dir: str | os.
             with torch.no_grad():
                 model.logit_scale.fill_(cfg.init_logit_scale)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
+    opt = adamw(params, device, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
+        amp.load_state_dict(state.get("scaler", {}))
         _set_rng_state(state["rng"])
         start = int(state["step"])
     net = DualEncoder(model)
+    ddp = None
     if world > 1:
-        net = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+        net = ddp = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile:
+        net = torch.compile(net, backend="inductor" if cfg.compile is True else cfg.compile)
+    data_state = (state.get("data") or [None] * world)[rank] if state is not None else None
+    batches = iterate_batches(data, batch_size=per_process, seed=cfg.seed, rank=rank, world=world,
+                              start=start * cfg.accum_steps, stop=cfg.steps * cfg.accum_steps, state=data_state,
+                              settings=LoaderSettings(num_workers=setup["num_workers"],
+                                                      prefetch_factor=cfg.prefetch_factor,
+                                                      pin_memory=device.type == "cuda"))
 
     if rank == 0:  # keep the metrics of the steps that the state file covers, drop the rest
         kept = [r for r in read_metrics(metrics_path) if r["step"] < start] if (resume and metrics_path.exists()) else []
         write_jsonl(metrics_path, kept)
 
     def save_state(step: int) -> None:
+        ranks_data = [batches.state()]
+        if world > 1:
+            ranks_data = [None] * world
+            torch.distributed.all_gather_object(ranks_data, batches.state())
         if rank == 0:
             atomic_save(state_path, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                                     "rng": _rng_state(), "resume_key": key,
-                                     "config": json.loads(json.dumps(asdict(cfg)))})
+                                     "scaler": amp.state_dict(), "rng": _rng_state(), "resume_key": key,
+                                     "data": ranks_data, "config": json.loads(json.dumps(asdict(cfg)))})
         if world > 1:
             torch.distributed.barrier()
 
@@ -227,8 +280,10 @@ def train(model: nn.Module, data: PairData, cfg: TrainConfig, out_dir: str | os.
     if cfg.progress and rank == 0:
         from tqdm.auto import tqdm
 
+        print(_describe(setup, amp), flush=True)
         bar = tqdm(total=cfg.steps, initial=start, desc=f"train ({schedule.name})", unit="step")
     t_start = time.time()
+    no_sync = ddp.no_sync if ddp is not None else None
     for step in range(start, cfg.steps):
         t0 = time.time()
         lr = cosine_lr(step, cfg.lr, cfg.warmup_steps, cfg.steps)
@@ -237,36 +292,31 @@ def train(model: nn.Module, data: PairData, cfg: TrainConfig, out_dir: str | os.
         w_long, w_short = schedule(step, cfg.steps)
         totals = {"loss": 0.0, "loss_long": 0.0, "loss_short": 0.0}
         for micro in range(cfg.accum_steps):
-            idx, epoch = order(step * cfg.accum_steps + micro)
-            images, long_tok, short_tok = data.batch(idx)
-            images = images.to(device, non_blocking=True)
-            long_tok = long_tok.to(device) if w_long else None
-            short_tok = short_tok.to(device) if w_short else None
-            sync = contextlib.nullcontext() if (world == 1 or micro == cfg.accum_steps - 1) else net.no_sync()
+            images, long_tok, short_tok, epoch = next(batches)
+            sync = contextlib.nullcontext() if (ddp is None or micro == cfg.accum_steps - 1) else ddp.no_sync()
             with sync:
-                with autocast:
-                    image_f, long_f, short_f, logit_scale = net(images, long_tok, short_tok)
-                loss_long, loss_short = loss_fn(image_f.float(), None if long_f is None else long_f.float(),
-                                                None if short_f is None else short_f.float(), logit_scale.float())
-                loss = sum(w * part for w, part in ((w_long, loss_long), (w_short, loss_short)) if part is not None)
-                (loss / cfg.accum_steps).backward()
+                loss, loss_long, loss_short = contrastive_backward(
+                    net, images, long_tok if w_long else None, short_tok if w_short else None, loss_fn, w_long,
+                    w_short, amp, sub_batch=sub, loss_weight=1.0 / cfg.accum_steps, device=device, no_sync=no_sync)
             totals["loss"] += loss.item() / cfg.accum_steps
             totals["loss_long"] += (loss_long.item() if loss_long is not None else math.nan) / cfg.accum_steps
             totals["loss_short"] += (loss_short.item() if loss_short is not None else math.nan) / cfg.accum_steps
+        bad = float(batches.stats["bad"])
         if world > 1:  # log the global-batch loss (mean over processes), not rank 0's share
-            vals = torch.tensor([totals[k] for k in ("loss", "loss_long", "loss_short")], dtype=torch.float64, device=device)
+            vals = torch.tensor([totals[k] for k in ("loss", "loss_long", "loss_short")] + [bad * world],
+                                dtype=torch.float64, device=device)
             torch.distributed.all_reduce(vals)
-            totals = dict(zip(("loss", "loss_long", "loss_short"), (vals / world).tolist()))
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
+            vals = (vals / world).tolist()
+            totals, bad = dict(zip(("loss", "loss_long", "loss_short"), vals[:3])), vals[3]
+        amp.step(opt, params, cfg.grad_clip)
         opt.zero_grad(set_to_none=True)
         with torch.no_grad():
             model.logit_scale.clamp_(0, cfg.max_logit_scale)
         dt = time.time() - t0
         record = {"step": step, "epoch": epoch, "lr": lr, **{k: _round(v) for k, v in totals.items()},
                   "w_long": w_long, "w_short": w_short, "logit_scale": round(model.logit_scale.exp().item(), 4),
-                  "pairs_per_s": round(cfg.batch_size * cfg.accum_steps * world / dt, 2), "time_s": round(dt, 4)}
+                  "pairs_per_s": round(per_process * cfg.accum_steps * world / dt, 2), "time_s": round(dt, 4),
+                  "precision": precision, "loss_scale": amp.loss_scale(), "bad_samples": int(bad)}
         if rank == 0:
             append_jsonl(metrics_path, record)
         if bar is not None:
@@ -275,7 +325,7 @@ def train(model: nn.Module, data: PairData, cfg: TrainConfig, out_dir: str | os.
         done = step + 1
         if cfg.ckpt_every and done % cfg.ckpt_every == 0 and done < cfg.steps:
             save_state(done)
-            if rank == 0:
+            if rank == 0 and cfg.save_snapshots:
                 save_official(model, out_dir / f"step_{done:06d}.pt", step=done)
         if callback is not None:
             callback(step, record)
@@ -284,14 +334,17 @@ def train(model: nn.Module, data: PairData, cfg: TrainConfig, out_dir: str | os.
     wall = time.time() - t_start
     final = out_dir / FINAL_FILE
     save_state(cfg.steps)
+    batches.close()
+    setup["data"] = batches.state()
     if rank == 0:
         save_official(model, final, step=cfg.steps, schedule=schedule.config(), loss=cfg.loss,
-                      precision=precision, world_size=world, **(save_metadata or {}))
+                      precision=precision, world_size=world, train_setup=json.loads(json.dumps(setup)),
+                      **(save_metadata or {}))
     if world > 1:
         torch.distributed.barrier()
     model.eval()
     torch.use_deterministic_algorithms(was_deterministic)
-    return TrainResult(out_dir=out_dir, final=final, metrics=metrics_path, steps=cfg.steps, wall_s=wall)
+    return TrainResult(out_dir=out_dir, final=final, metrics=metrics_path, steps=cfg.steps, wall_s=wall, setup=setup)
 
 
 def _round(x: float) -> float | None:
