@@ -48,15 +48,22 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dgtrs_lib.io import hardware, versions  # noqa: E402
-from dgtrs_lib.results import write_results  # noqa: E402
-from dgtrs_lib.evaluation.retrieval import retrieval_metrics  # noqa: E402
 from dgtrs_lib.env import results_dir  # noqa: E402
-from dgtrs_lib.profiles import resolve_profile  # noqa: E402
-from dgtrs_lib.evaluation.selo import (REFERENCE_KERNEL, REFERENCE_SCALES, aggregate_tiles, median_blur_uint8,  # noqa: E402
-                            tile_features, tile_grid, tile_similarities)
 from dgtrs_lib.evaluation.encode import encode_texts  # noqa: E402
+from dgtrs_lib.evaluation.retrieval import retrieval_metrics  # noqa: E402
+from dgtrs_lib.evaluation.selo import (  # noqa: E402
+    REFERENCE_KERNEL,
+    REFERENCE_SCALES,
+    aggregate_tiles,
+    median_blur_uint8,
+    tile_features,
+    tile_grid,
+    tile_similarities,
+)
+from dgtrs_lib.io import hardware, versions  # noqa: E402
 from dgtrs_lib.model.sources import resolve_source  # noqa: E402
+from dgtrs_lib.profiles import resolve_profile  # noqa: E402
+from dgtrs_lib.results import write_results  # noqa: E402
 
 
 def synthetic_scene(h: int, w: int, seed: int = 0) -> np.ndarray:

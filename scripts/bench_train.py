@@ -32,10 +32,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dgtrs_lib.training.losses import DualGranularityLoss  # noqa: E402
-from dgtrs_lib.model.longclip import create_long_model  # noqa: E402
 from dgtrs_lib.env import results_dir  # noqa: E402
+from dgtrs_lib.model.longclip import create_long_model  # noqa: E402
 from dgtrs_lib.results import results_doc, write_results  # noqa: E402
+from dgtrs_lib.training.losses import DualGranularityLoss  # noqa: E402
 from dgtrs_lib.training.trainer import DualEncoder  # noqa: E402
 
 # dense bf16 peak FLOP/s (vendor datasheets, no sparsity)
