@@ -15,11 +15,12 @@ embedded sets.
 """
 from __future__ import annotations
 
+from dgtrs_lib.errors import UsageError
 from dgtrs_lib.profiles import get_profile
 
 
-class EvaluationError(ValueError):
-    """Bad evaluation input (task, dataset spec)."""
+class EvaluationError(UsageError):
+    """Bad evaluation input (task, dataset spec, argument): a ``UsageError``, exit code 2."""
 
 
 def parse_dataset_spec(spec) -> dict:

@@ -24,13 +24,14 @@ from pathlib import Path
 
 import torch
 
+from dgtrs_lib.errors import ModelError
 from dgtrs_lib.io import atomic_save, atomic_write_text
 from dgtrs_lib.model.longclip import DynamicCLIP, LongCLIP, stretch_model
 
 DROP_KEYS = ("input_resolution", "context_length", "vocab_size")  # OpenAI TorchScript extras
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ModelError):
     """A checkpoint file is missing, corrupt or not in the expected format, or a model source
     (``dgtrs_lib.model.sources``) cannot be resolved: unknown name, offline, unfitting weights."""
 
