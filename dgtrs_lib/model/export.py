@@ -164,14 +164,9 @@ def export(src, out, to: str = "hf", *, overwrite: bool = False) -> Path:
     model = model.cpu().eval()
     sidecar = {}
     if info["source"] != "in-memory":
-        from dgtrs_lib.model.checkpoint import sidecar_path
+        from dgtrs_lib.model.checkpoint import read_sidecar
 
-        side = sidecar_path(info["source"])
-        if side.exists():
-            try:
-                sidecar = json.loads(side.read_text())
-            except ValueError:
-                sidecar = {}
+        sidecar = read_sidecar(info["source"])   # a corrupt sidecar is an error naming it, never ignored
     extra = {"keep": getattr(model, "keep", None), "context_length": model.context_length,
              "ratio": (getattr(model, "stretch_info", None) or {}).get("ratio", sidecar.get("ratio")),
              "base_context": (getattr(model, "stretch_info", None) or {}).get("base_context", sidecar.get("base_context")),
