@@ -131,7 +131,7 @@ def near_misses(path: str | os.PathLike, n: int = 3) -> str:
             names = sorted(p.name for p in parent.iterdir())
         except OSError:
             return ""
-        close = difflib.get_close_matches(path.name, names, n=n, cutoff=0.5)
+        close = difflib.get_close_matches(path.name, names, n=n, cutoff=0.6)
         if close:
             return "; near misses in " + f"{parent}: " + ", ".join(close)
         return ""
