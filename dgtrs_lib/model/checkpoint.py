@@ -236,6 +236,9 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     path = Path(path)
     state, recorded = _read_state(path)
     meta = checkpoint_metadata(path, recorded)
+    if recorded.get("keep") is not None and "positional_embedding_res" not in state:
+        raise CheckpointError(f"{path}: records keep {recorded['keep']} (a long-format model) but has no "
+                              "positional_embedding_res; expected the official long format (damaged file?)")
     ctx = meta.get("context_length")
     pe = state.get("positional_embedding")
     if ctx is not None and isinstance(pe, torch.Tensor) and pe.ndim == 2 and pe.shape[0] != ctx:
