@@ -22,7 +22,7 @@ __version__ = "0.2.0"
 
 _EXPORTS = {
     "dgtrs_lib.model.kps": ("kps_length", "linear_stretch_positional_embedding", "stretch_positional_embedding"),
-    "dgtrs_lib.model.tokenizer": ("TruncationWarning", "token_lengths", "tokenize"),
+    "dgtrs_lib.model.tokenizer": ("TokenizeError", "TruncationWarning", "token_lengths", "tokenize"),
     "dgtrs_lib.model.longclip": ("MODEL_CONFIGS", "DynamicCLIP", "LongCLIP", "create_long_model", "create_model",
                                  "stretch_model"),
     "dgtrs_lib.model.checkpoint": ("CheckpointError", "load_state_dict_file", "save_official"),

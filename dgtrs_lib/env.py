@@ -13,11 +13,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from dgtrs_lib.errors import OfflineError  # noqa: F401  (re-exported: the error require_online raises)
+
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
-
-
-class OfflineError(RuntimeError):
-    """A download was asked for while the run is offline."""
 
 
 def is_online() -> bool:

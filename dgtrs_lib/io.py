@@ -5,20 +5,32 @@ All writers take ``(path, payload)`` in that order. A write goes to a temporary 
 folder, is flushed and fsynced, then renamed over the target (``os.replace``), so a crash at any
 point leaves the old file or the new one, never a partial one; on error the temporary file is
 removed. Files get the usual ``0o666 & ~umask`` mode (``tempfile.mkstemp`` alone would leave 0600).
+``remove_stale_tmp`` deletes what a killed writer left behind.
+
+``locked(folder, what)`` is the one folder lock (``filelock``: an OS lock, released when the
+process ends, even by ``kill -9``): a training run holds its output folder, a results writer its
+results folder. A second holder gets a ``LockedError`` naming the first one: pid, host, since
+when, command line (kept in ``.<what>.lock.holder`` beside the lock file, JSON).
 
 Importing this module does not import torch (``atomic_save`` and ``hardware`` import it when called).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import io as _io
 import json
 import math
 import os
 import platform
+import re
+import socket
+import sys
 import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
+
+from dgtrs_lib.errors import LockedError
 
 VERSION_PACKAGES = ("dgtrs-lib", "torch", "torchvision", "open_clip_torch", "transformers", "datasets", "numpy",
                     "scipy", "pillow")
@@ -83,6 +95,60 @@ def remove_stale_tmp(folder) -> list[Path]:
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
+
+
+# ----------------------------------------------------------------------------- folder locks
+def lock_path(folder, what: str) -> Path:
+    """The lock file of ``folder`` for one purpose (``training``, ``results``...)."""
+    return Path(folder) / f".{re.sub(r'[^A-Za-z0-9]+', '-', what).strip('-') or 'dgtrs'}.lock"
+
+
+def _holder_path(lock: Path) -> Path:
+    return lock.with_name(lock.name + ".holder")
+
+
+def lock_holder(folder, what: str) -> dict | None:
+    """Who holds (or last held) ``folder``'s ``what`` lock: ``{pid, host, since, command, what}``."""
+    try:
+        return json.loads(_holder_path(lock_path(folder, what)).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _describe_holder(holder: dict | None) -> str:
+    if not holder:
+        return "another process (it has not recorded itself yet)"
+    return (f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}, "
+            f"command: {holder.get('command')}")
+
+
+@contextlib.contextmanager
+def locked(folder, what: str, *, timeout: float = 0.0) -> Iterator[Path]:
+    """Hold ``folder``'s lock for ``what`` (created if missing); yields the folder.
+
+    Waits up to ``timeout`` seconds (0: one try) for another holder, then raises ``LockedError``
+    naming it. The lock is per process: a second ``locked`` on the same folder and purpose, in
+    this process or another, waits or fails the same way."""
+    from filelock import FileLock, Timeout
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = lock_path(folder, what)
+    lock = FileLock(str(path), timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise LockedError(f"{folder}: in use by another {what} run ({_describe_holder(lock_holder(folder, what))}); "
+                          f"expected no other {what} run in this folder: wait for it to finish, stop it, or use "
+                          "another folder (the lock is released when that process ends, even if it is killed)") from None
+    holder = _holder_path(path)
+    try:
+        atomic_write_json(holder, {"what": what, "pid": os.getpid(), "host": socket.gethostname(), "since": now(),
+                                   "command": " ".join([os.path.basename(sys.argv[0] or "python"), *sys.argv[1:]])})
+        yield folder
+    finally:
+        holder.unlink(missing_ok=True)
+        lock.release()
 
 
 # ----------------------------------------------------------------------------- formats

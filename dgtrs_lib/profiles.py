@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 
+from dgtrs_lib.errors import UsageError
 from dgtrs_lib.model.configs import stretch_of
 
 PROFILES = ("smoke", "cpu", "gpu")
@@ -144,7 +145,7 @@ def resolve_profile(profile: "Profile | str | None" = None) -> str:
     if value == "auto":
         return "gpu" if cuda_available() else "cpu"
     if value not in PROFILES:
-        raise ValueError(
+        raise UsageError(
             f"unknown profile {value!r}: expected one of {', '.join(PROFILES)} or 'auto' "
             "(set by the notebook's PROFILE parameter, --profile, or the DGTRS_PROFILE environment variable)"
         )
@@ -156,3 +157,28 @@ def get_profile(profile: "Profile | str | None" = None) -> Profile:
     if isinstance(profile, Profile):
         return profile
     return _TABLE[resolve_profile(profile)]
+
+
+def check_device(device: str | None) -> str | None:
+    """``device`` if this machine has it (``None`` passes: the profile decides); else a
+    ``UsageError`` naming the devices there are. Checked before any model is loaded."""
+    if device is None:
+        return None
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise UsageError(f"device {device!r}: not a device name; expected cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise UsageError(f"device {device!r}: CUDA is not available on this machine; expected cpu")
+        if dev.index is not None and dev.index >= n:
+            raise UsageError(f"device {device!r}: this machine has {n} CUDA device(s); expected cpu or one of "
+                             + ", ".join(f"cuda:{i}" for i in range(n)))
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(f"device {device!r}: Apple MPS is not available on this machine; expected cpu")
+    elif dev.type not in ("cpu", "mps"):
+        raise UsageError(f"device {device!r}: not supported; expected cpu, cuda or cuda:N")
+    return device

@@ -49,6 +49,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dgtrs_lib.env import results_dir  # noqa: E402
+from dgtrs_lib.errors import run_cli  # noqa: E402
 from dgtrs_lib.evaluation.encode import encode_texts  # noqa: E402
 from dgtrs_lib.evaluation.retrieval import retrieval_metrics  # noqa: E402
 from dgtrs_lib.evaluation.selo import (  # noqa: E402
@@ -241,4 +242,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))   # library errors: one line and an exit code (dgtrs_lib.errors)

@@ -49,6 +49,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dgtrs_lib.env import results_dir  # noqa: E402
+from dgtrs_lib.errors import run_cli  # noqa: E402
 from dgtrs_lib.model.longclip import create_long_model  # noqa: E402
 from dgtrs_lib.results import results_doc, write_results  # noqa: E402
 from dgtrs_lib.training.gradcache import contrastive_backward  # noqa: E402
@@ -321,4 +322,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))   # library errors: one line and an exit code (dgtrs_lib.errors)

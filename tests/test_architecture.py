@@ -38,7 +38,7 @@ def test_notebooks_are_committed_without_outputs():
 
 
 def test_base_modules_import_without_torch():
-    code = "import sys, dgtrs_lib, dgtrs_lib.io, dgtrs_lib.env, dgtrs_lib.profiles, dgtrs_lib.results; " \
+    code = "import sys, dgtrs_lib, dgtrs_lib.io, dgtrs_lib.env, dgtrs_lib.errors, dgtrs_lib.profiles, dgtrs_lib.results; " \
            "print('torch' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr

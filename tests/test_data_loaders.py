@@ -120,7 +120,8 @@ def test_dual_parquet_bad_inputs(tmp_path):
                                                                 "long_caption": datasets.Value("string")}))
     with pytest.raises(DataFormatError, match="row 0: not a readable image"):
         to_dual(ds)
-    assert len(to_dual(ds, on_error="skip")) == 0
+    with pytest.raises(DataFormatError, match=r"every item was skipped \(1: row 0"):   # issue #14: never 0 rows
+        to_dual(ds, on_error="skip")
     # verify_images=False keeps the bytes unchecked (documented: decoding errors surface later)
     assert to_dual(ds, verify_images=False).cast_column("image", datasets.Image(decode=False))[0]["image"]["bytes"] == b"xx"
 

@@ -186,7 +186,7 @@ def test_model_card_reports_only_measured_numbers(long_ckpt, tmp_path, tmp_outpu
 def test_cli(long_ckpt, tmp_path, capsys):
     assert main([str(long_ckpt), str(tmp_path / "o"), "--to", "open_clip"]) == 0
     assert "open_clip_model.safetensors" in capsys.readouterr().out
-    assert main([str(long_ckpt), str(tmp_path / "o"), "--to", "open_clip"]) == 2
+    assert main([str(long_ckpt), str(tmp_path / "o"), "--to", "open_clip"]) == 6   # exists: a conflict (#14)
     assert capsys.readouterr().err.startswith("error: ")
 
 

@@ -116,10 +116,17 @@ def test_parity_with_official_forward(tmp_path, keep):
 
 
 def test_official_default_keep_is_20(tmp_path):
-    model = create_long_model("tiny", keep=20, context_length=68)
+    """The authors' format as downloaded (plain state dict, 248 tokens, no sidecar) loads with keep 20;
+    any other context says nothing about its keep, so it needs the sidecar or an explicit keep (#14)."""
+    model = create_long_model("tiny", keep=20, context_length=248)
     torch.save(model.state_dict(), tmp_path / "no_sidecar.pt")      # as downloaded: no sidecar
     loaded, _ = load_model(tmp_path / "no_sidecar.pt")
-    assert loaded.keep == 20
+    assert loaded.keep == 20 and loaded.context_length == 248
+    torch.save(create_long_model("tiny", keep=20, context_length=68).state_dict(), tmp_path / "mini68.pt")
+    with pytest.raises(CheckpointError, match=r"mini68.pt: a long-format checkpoint at context 68 and nothing records "
+                                              r"its keep \(no sidecar mini68.json"):
+        load_model(tmp_path / "mini68.pt")
+    assert load_model(tmp_path / "mini68.pt", keep=20)[0].keep == 20
 
 
 # ------------------------------------------------------------------ bad checkpoints

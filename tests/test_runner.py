@@ -140,8 +140,9 @@ def test_build_refuses_missing_executed_copies(tmp_path):
 
 
 def test_cli_reports_errors_with_nonzero_exit(capsys):
-    assert runner.main(["--profile", "smoke", "--only", "99-no-such-notebook"]) == 1
-    assert "--only '99-no-such-notebook'" in capsys.readouterr().err
+    assert runner.main(["--profile", "smoke", "--only", "99-no-such-notebook"]) == 7   # RunError (dgtrs_lib.errors)
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "--only '99-no-such-notebook'" in err and len(err.strip().splitlines()) == 1
 
 
 def test_keep_going_runs_the_rest_and_names_every_failure(tmp_path, tmp_outputs):

@@ -130,7 +130,7 @@ def test_crash_while_writing_checkpoint_keeps_previous(tmp_path, monkeypatch):
 
     def failing_save(obj, f, *a, **kw):
         calls["n"] += 1
-        if calls["n"] == 3:  # 1: state at step 2, 2: step_000002.pt, 3: final state -> dies half-way
+        if calls["n"] == 3:  # 1: step_000002.pt, 2: state at step 2, 3: final state -> dies half-way
             f.write(b"PK\x03\x04 half a zip")
             raise OSError("No space left on device")
         return real_save(obj, f, *a, **kw)

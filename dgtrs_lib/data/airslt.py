@@ -21,11 +21,14 @@ from dgtrs_lib.data.common import (
     DataFormatError,
     LoadReport,
     SeloSample,
+    check_not_empty,
     check_on_error,
     clean_caption,
     fail,
+    name_field,
     read_json,
 )
+from dgtrs_lib.errors import file_not_found
 from dgtrs_lib.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -34,7 +37,7 @@ log = logging.getLogger(__name__)
 def _polygon(poly, item: str) -> np.ndarray:
     try:
         arr = np.asarray(poly, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise DataFormatError(f"{item}: a polygon must be a list of [x, y] numbers") from None
     if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] < 3 or not np.isfinite(arr).all():
         raise DataFormatError(f"{item}: a polygon must be >= 3 finite [x, y] points, got shape {arr.shape}")
@@ -50,6 +53,8 @@ def load_airslt(root, *, check_images: bool = True, on_error: str = "raise") -> 
     root = Path(root)
     anno = root / "annotations" / "anno.json"
     report = LoadReport(source=str(anno))
+    if not root.is_dir():
+        raise DataFormatError(file_not_found(root, "an AIR-SLT folder holding annotations/anno.json and imgs/"))
     items = read_json(anno, "expected the AIR-SLT layout root/annotations/anno.json + root/imgs/")
     if not isinstance(items, list):
         raise DataFormatError(f"{anno}: expected a JSON list of {{caption, jpg_name, points}}")
@@ -59,23 +64,24 @@ def load_airslt(root, *, check_images: bool = True, on_error: str = "raise") -> 
         item = f"item {i}"
         if not isinstance(it, dict) or not {"caption", "jpg_name", "points"} <= set(it):
             raise DataFormatError(f"{anno}: {item}: expected keys 'caption', 'jpg_name', 'points'")
-        item = f"item {i} ({it['jpg_name']})"
+        jpg_name = name_field(it["jpg_name"], f"{anno}: {item}", "jpg_name")
+        item = f"item {i} ({jpg_name})"
         try:
             caption = clean_caption(it["caption"], item, "caption")
             if not isinstance(it["points"], list) or not it["points"]:
                 raise DataFormatError(f"{item}: 'points' must be a non-empty list of polygons")
             polys = [_polygon(p, item) for p in it["points"]]
-            path = root / "imgs" / it["jpg_name"]
+            path = root / "imgs" / jpg_name
             if check_images:
-                if it["jpg_name"] not in sizes:
+                if jpg_name not in sizes:
                     try:
                         with Image.open(path) as im:
-                            sizes[it["jpg_name"]] = im.size
+                            sizes[jpg_name] = im.size
                     except FileNotFoundError:
                         raise DataFormatError(f"{item}: image {path} not found") from None
-                    except (UnidentifiedImageError, OSError) as err:
+                    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
                         raise DataFormatError(f"{item}: image {path} unreadable ({err})") from None
-                w, h = sizes[it["jpg_name"]]
+                w, h = sizes[jpg_name]
                 for p in polys:
                     if p[:, 0].min() < -1 or p[:, 1].min() < -1 or p[:, 0].max() > w + 1 or p[:, 1].max() > h + 1:
                         raise DataFormatError(f"{item}: polygon outside the {w}x{h} image")
@@ -84,6 +90,7 @@ def load_airslt(root, *, check_images: bool = True, on_error: str = "raise") -> 
             continue
         out.append(SeloSample(image_path=str(path), caption=caption, polygons=polys, sample_id=f"{i}"))
         report.loaded += 1
+    check_not_empty(report, "at least one {caption, jpg_name, points} case")
     (log.warning if report.skipped else log.info)(report.summary())
     return out
 

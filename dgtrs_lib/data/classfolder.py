@@ -18,6 +18,7 @@ import numpy as np
 
 from dgtrs_lib.data.common import IMAGE_SUFFIXES, DataFormatError, LoadReport, check_on_error, fail, finish, image_value
 from dgtrs_lib.data.schema import classification_features
+from dgtrs_lib.errors import UsageError, file_not_found
 
 
 def normalize_class_name(name: str) -> str:
@@ -42,7 +43,7 @@ def _classlabel_dataset(rows, names):
 def remoteclip_80_20(files: list[str], split: str) -> list[str]:
     """RemoteCLIP's rule for one class: sort by file name, first 80 % train, last 20 % test."""
     if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test' for the 80/20 rule, got {split!r}")
+        raise UsageError(f"split must be 'train' or 'test' for the 80/20 rule, got {split!r}")
     files = sorted(files)
     cut = int(round(0.8 * len(files)))
     return files[:cut] if split == "train" else files[cut:]
@@ -59,9 +60,11 @@ def load_class_folder(root, *, protocol: str = "full", split: str = "test", clas
     """
     check_on_error(on_error)
     if protocol not in ("full", "remoteclip_80_20"):
-        raise ValueError(f"protocol must be 'full' or 'remoteclip_80_20', got {protocol!r}")
+        raise UsageError(f"protocol must be 'full' or 'remoteclip_80_20', got {protocol!r}")
     root = Path(root)
     report = LoadReport(source=str(root))
+    if not root.exists():
+        raise DataFormatError(file_not_found(root, "a folder with one sub-folder of images per class"))
     if not root.is_dir():
         raise DataFormatError(f"{root}: not a folder; expected one sub-folder of images per class")
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -92,7 +95,7 @@ def load_class_folder(root, *, protocol: str = "full", split: str = "test", clas
             rows["image"].append(image)
             rows["label"].append(final.index(names[f.name]))
             report.loaded += 1
-    return finish(_classlabel_dataset(rows, final), report)
+    return finish(_classlabel_dataset(rows, final), report, "images in the class sub-folders")
 
 
 def to_classification(ds, *, label_column: str = "label", image_column: str = "image",

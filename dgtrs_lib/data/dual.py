@@ -25,13 +25,17 @@ from pathlib import Path
 from dgtrs_lib.data.common import (
     DataFormatError,
     LoadReport,
+    UniqueIds,
     check_on_error,
     clean_caption,
     fail,
     finish,
     image_value,
+    label_field,
+    name_field,
     open_rgb,
     read_json,
+    read_lines,
 )
 from dgtrs_lib.data.schema import DUAL_COLUMNS, dual_dataset, dual_features
 from dgtrs_lib.io import png_bytes
@@ -48,6 +52,8 @@ def load_dual_imagefolder(root, *, on_error: str = "raise", source: str | None =
     Each line: ``{"file_name": str, "long_caption": str, "short_caption": str (optional),
     "scene": str (optional), "image_id": str (optional)}``; ``file_name`` is relative to ``root``.
     A missing ``short_caption`` is derived from the long one (first sentence, see module doc).
+    The image id (``image_id``, else the file name's stem) must be unique: a repeat is an error
+    (``on_error="skip"``: the later line is skipped and counted).
     """
     check_on_error(on_error)
     root = Path(root)
@@ -58,37 +64,44 @@ def load_dual_imagefolder(root, *, on_error: str = "raise", source: str | None =
                               "(file_name, short_caption, long_caption)")
     rows = {k: [] for k in DUAL_COLUMNS}
     derived = 0
-    for n, line in enumerate(meta_path.read_text(encoding="utf-8").splitlines(), 1):
+    ids = UniqueIds("image_id")
+    for n, line in enumerate(read_lines(meta_path), 1):
         if not line.strip():
             continue
         item = f"line {n}"
         try:
             rec = json.loads(line)
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, RecursionError) as err:
             raise DataFormatError(f"{meta_path}: {item}: not valid JSON ({err})") from None
         if not isinstance(rec, dict) or "file_name" not in rec or "long_caption" not in rec:
             raise DataFormatError(f"{meta_path}: {item}: expected an object with 'file_name' and 'long_caption', "
-                                  f"got keys {sorted(rec) if isinstance(rec, dict) else type(rec).__name__}")
-        item = f"{item} ({rec['file_name']})"
+                                  f"got {'keys ' + str(sorted(rec)) if isinstance(rec, dict) else type(rec).__name__}")
+        file_name = name_field(rec["file_name"], f"{meta_path}: {item}", "file_name")
+        item = f"{item} ({file_name})"
         try:
             long = clean_caption(rec["long_caption"], item, "long_caption")
             if rec.get("short_caption") is None:
                 short, flag = first_sentence(long), True
             else:
                 short, flag = clean_caption(rec["short_caption"], item, "short_caption"), False
-            image = image_value(root / rec["file_name"], item, report)
+            image_id = label_field(rec["image_id"], item, "image_id") if rec.get("image_id") is not None \
+                else Path(file_name).stem
+            scene = label_field(rec["scene"], item, "scene") if rec.get("scene") is not None else ""
+            ids.check(image_id, item)
+            image = image_value(root / file_name, item, report)
         except DataFormatError as err:
             fail(report, on_error, item, str(err).split(": ", 1)[-1])
             continue
+        ids.add(image_id, item)
         derived += flag
-        meta = {"source": source or str(root), "file_name": rec["file_name"]}
+        meta = {"source": source or str(root), "file_name": file_name}
         if flag:
             meta["short_caption_derived"] = "first_sentence"
-        rows["image_id"].append(str(rec.get("image_id") or Path(rec["file_name"]).stem))
+        rows["image_id"].append(image_id)
         rows["image"].append(image)
         rows["short_caption"].append(short)
         rows["long_caption"].append(long)
-        rows["scene"].append(str(rec.get("scene") or ""))
+        rows["scene"].append(scene)
         rows["meta"].append(json.dumps(meta))
         report.loaded += 1
     if derived:
@@ -118,6 +131,7 @@ def to_dual(ds, *, long_column: str = "long_caption", short_column: str | None =
             raise DataFormatError(f"{report.source}: {name}={col!r} is not a column; columns are {cols}")
     derive = short_column is None or short_column not in cols
     ds = ds.cast_column(image_column, datasets.Image(decode=False))
+    ids = UniqueIds(f"{id_column} value") if id_column else None
 
     def fn(batch, indices):
         out = {k: [] for k in DUAL_COLUMNS}
@@ -136,9 +150,13 @@ def to_dual(ds, *, long_column: str = "long_caption", short_column: str | None =
                     if conv:
                         report.converted += 1
                         value = {"bytes": png_bytes(im), "path": None}
+                if ids is not None:
+                    ids.check(rid, item)
             except DataFormatError as err:
                 fail(report, on_error, item, str(err).split(": ", 1)[-1])
                 continue
+            if ids is not None:
+                ids.add(rid, item)
             meta = {"source": report.source}
             if derive:
                 meta["short_caption_derived"] = "first_sentence"
@@ -195,6 +213,7 @@ def load_sharegpt4v(json_path, image_root, *, limit: int | None = None, on_error
     if not isinstance(items, list):
         raise DataFormatError(f"{json_path}: expected a JSON list of items with 'image' and 'conversations'")
     rows = {k: [] for k in DUAL_COLUMNS}
+    ids = UniqueIds("id")
     for i, it in enumerate(items[:limit] if limit else items):
         item = f"item {i}"
         if not isinstance(it, dict) or "image" not in it or "conversations" not in it:
@@ -203,19 +222,23 @@ def load_sharegpt4v(json_path, image_root, *, limit: int | None = None, on_error
         if not isinstance(conv, list) or len(conv) < 2 or not isinstance(conv[1], dict) or "value" not in conv[1]:
             raise DataFormatError(f"{json_path}: {item}: 'conversations' must hold at least 2 turns, "
                                   "the second with a 'value' (the long caption)")
-        item = f"{item} ({it['image']})"
+        image_name = name_field(it["image"], f"{json_path}: {item}", "image")
+        item = f"{item} ({image_name})"
         try:
             long = clean_caption(conv[1]["value"], item, "conversations[1].value")
-            image = image_value(image_root / it["image"], item, report)
+            image_id = label_field(it["id"], item, "id") if it.get("id") is not None else Path(image_name).stem
+            ids.check(image_id, item)
+            image = image_value(image_root / image_name, item, report)
         except DataFormatError as err:
             fail(report, on_error, item, str(err).split(": ", 1)[-1])
             continue
-        rows["image_id"].append(str(it.get("id", Path(it["image"]).stem)))
+        ids.add(image_id, item)
+        rows["image_id"].append(image_id)
         rows["image"].append(image)
         rows["short_caption"].append(first_sentence(long))
         rows["long_caption"].append(long)
         rows["scene"].append("")
-        rows["meta"].append(json.dumps({"source": str(json_path), "file_name": it["image"],
+        rows["meta"].append(json.dumps({"source": str(json_path), "file_name": image_name,
                                         "short_caption_derived": "first_sentence"}))
         report.loaded += 1
     report.notes.append("short captions derived from the long caption's first sentence (Long-CLIP rule)")

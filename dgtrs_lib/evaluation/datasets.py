@@ -12,14 +12,28 @@ Views: ``retrieval_data`` (``image, captions``), ``classification_data`` (``imag
 ``selo_data`` (AIR-SLT samples + tiling scales: the reference 256/512/768 for real AIR-SLT, 1/4 of
 it for the embedded scenes at the 64 px miniature's scale). A profile's ``eval_limit`` caps the
 embedded sets.
+
+``check_dataset_spec(spec, task)`` is what the evaluation runs before it loads a model: the kind
+has a view for the task and the files the spec names exist (a missing one is a
+``DataFormatError`` with the near misses in its folder).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
+from dgtrs_lib.errors import UsageError, file_not_found
 from dgtrs_lib.profiles import get_profile
 
+SPEC_FORMS = ("syndg", "sentinel", "karpathy:NAME:JSON:IMAGES", "folder:NAME:ROOT[:full|remoteclip_80_20]",
+              "airslt:NAME:ROOT")
+FOLDER_PROTOCOLS = ("full", "remoteclip_80_20")
+# which kinds of data each task reads (the views below)
+TASK_KINDS = {"long_retrieval": ("syndg", "karpathy"), "short_retrieval": ("syndg", "karpathy"),
+              "classification": ("syndg", "sentinel", "folder"), "selo": ("syndg", "sentinel", "airslt")}
 
-class EvaluationError(ValueError):
-    """Bad evaluation input (task, dataset spec)."""
+
+class EvaluationError(UsageError):
+    """Bad evaluation input (task, dataset spec, argument): a ``UsageError``, exit code 2."""
 
 
 def parse_dataset_spec(spec) -> dict:
@@ -31,16 +45,47 @@ def parse_dataset_spec(spec) -> dict:
         return {"name": spec.get("name", spec["kind"]), **spec}
     parts = str(spec).split(":")
     kind = parts[0]
+    if kind in ("karpathy", "folder", "airslt") and any(not p.strip() for p in parts[1:]):
+        raise EvaluationError(f"dataset spec {spec!r}: an empty field; expected one of {', '.join(SPEC_FORMS)}")
     if kind in ("syndg", "sentinel") and len(parts) == 1:
         return {"kind": kind, "name": {"syndg": "SynDG-RS", "sentinel": "Sentinel-2"}[kind]}
     if kind == "karpathy" and len(parts) == 4:
         return {"kind": kind, "name": parts[1], "json": parts[2], "images": parts[3]}
     if kind == "folder" and len(parts) in (3, 4):
-        return {"kind": kind, "name": parts[1], "root": parts[2], "protocol": parts[3] if len(parts) == 4 else "full"}
+        protocol = parts[3] if len(parts) == 4 else "full"
+        if protocol not in FOLDER_PROTOCOLS:
+            raise EvaluationError(f"dataset spec {spec!r}: protocol {protocol!r}; expected one of {', '.join(FOLDER_PROTOCOLS)}")
+        return {"kind": kind, "name": parts[1], "root": parts[2], "protocol": protocol}
     if kind == "airslt" and len(parts) == 3:
         return {"kind": kind, "name": parts[1], "root": parts[2]}
-    raise EvaluationError(f"dataset spec {spec!r}: expected syndg, sentinel, karpathy:NAME:JSON:IMAGES, "
-                          "folder:NAME:ROOT[:full|remoteclip_80_20] or airslt:NAME:ROOT")
+    raise EvaluationError(f"dataset spec {spec!r}: expected one of {', '.join(SPEC_FORMS)}")
+
+
+def check_dataset_spec(spec: dict, task: str) -> dict:
+    """``spec`` if ``task`` can read it and the files it names exist (see the module doc)."""
+    kinds = TASK_KINDS.get(task)
+    if kinds is None:
+        raise EvaluationError(f"task {task!r}: expected one of {', '.join(TASK_KINDS)}")
+    if spec["kind"] not in kinds:
+        raise EvaluationError(f"dataset {spec.get('name', spec['kind'])} ({spec['kind']}) for {task}: this task reads "
+                              f"{', '.join(kinds)}; expected a spec of one of these kinds")
+    need = {"karpathy": (("json", "file", "a Karpathy JSON (e.g. dataset_rsicd.json)"),
+                         ("images", "dir", "the folder of its images")),
+            "folder": (("root", "dir", "a folder with one sub-folder of images per class"),),
+            "airslt": (("root", "dir", "an AIR-SLT folder with annotations/anno.json and imgs/"),)}
+    from dgtrs_lib.data.common import DataFormatError
+
+    for key, kind, expected in need.get(spec["kind"], ()):
+        path = Path(str(spec[key])).expanduser()
+        if not path.exists():
+            raise DataFormatError(f"dataset {spec['name']}: " + file_not_found(path, expected))
+        if (kind == "dir") != path.is_dir():
+            raise DataFormatError(f"dataset {spec['name']}: {path} is a {'folder' if path.is_dir() else 'file'}; "
+                                  f"expected {expected}")
+    if spec["kind"] == "airslt" and not (Path(str(spec["root"])).expanduser() / "annotations" / "anno.json").is_file():
+        anno = Path(str(spec["root"])).expanduser() / "annotations" / "anno.json"
+        raise DataFormatError(f"dataset {spec['name']}: " + file_not_found(anno, "the AIR-SLT layout ROOT/annotations/anno.json"))
+    return spec
 
 
 def _limit(ds, profile: str):

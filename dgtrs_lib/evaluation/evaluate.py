@@ -33,13 +33,25 @@ with ``dgtrs_lib.evaluation.retrieval.retrieval_scores`` on ``dgtrs_lib.evaluati
 
 The run writes ONE results file ``results/<profile>/<run>.json`` (+ ``.csv`` of the same rows),
 atomically, in the project layout (``dgtrs_lib.results.results_doc``) with the extra keys
-``data``, ``details`` and ``timings_s``.
+``identity``, ``data``, ``details`` and ``timings_s``. The default run name is unique per (model
+source -- a file by its absolute path --, tasks, datasets, profile): ``evaluate-<slug>-<hash>``.
+An existing file is replaced only with ``overwrite=True`` (the command line's ``--overwrite``);
+``overwrite=None`` (the function's default) lets a run replace only its own earlier result (same
+name given by the caller, or same identity), never another evaluation's.
+
+Everything that can be checked without a model is checked first, so a typo never waits for a
+model to load: tasks, options, batch size, device, every dataset spec and the files it names,
+and the results file. The command line goes through ``dgtrs_lib.errors.run_cli``: a bad input is
+one line ``error: ...`` and a documented exit code (``--debug`` for the traceback).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -47,9 +59,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from dgtrs_lib.errors import cli_parser, positive_int, run_cli
 from dgtrs_lib.evaluation.classification import evaluate_classifier, get_templates, mean_over_datasets
 from dgtrs_lib.evaluation.datasets import (
+    SPEC_FORMS,
     EvaluationError,
+    check_dataset_spec,
     classification_data,
     parse_dataset_spec,
     retrieval_data,
@@ -58,16 +73,17 @@ from dgtrs_lib.evaluation.datasets import (
 from dgtrs_lib.evaluation.encode import encode_images, encode_pairs, encode_texts
 from dgtrs_lib.evaluation.retrieval import retrieval_scores
 from dgtrs_lib.evaluation.selo import evaluate_selo, scaled_kernel
-from dgtrs_lib.model.checkpoint import CheckpointError
 from dgtrs_lib.model.sources import BASELINES, describe_model, resolve_source
-from dgtrs_lib.profiles import get_profile
-from dgtrs_lib.results import results_doc, write_results
+from dgtrs_lib.profiles import check_device, get_profile
+from dgtrs_lib.results import check_replace, results_doc, write_results
 
 TASKS = ("long_retrieval", "short_retrieval", "classification", "selo")
 RESULT_TASK = {"long_retrieval": "long_text_retrieval", "short_retrieval": "short_text_retrieval",
                "classification": "zero_shot_classification", "selo": "semantic_localization"}
 DEFAULT_DATASETS = {"long_retrieval": ["syndg"], "short_retrieval": ["syndg"],
                     "classification": ["syndg", "sentinel"], "selo": ["syndg", "sentinel"]}
+OPTIONS = {"ensemble": ("normalize_mean", "mean_normalize"), "selo_tile_mode": ("fast", "preprocess"),
+           "retrieval_ties": ("expected", "pessimistic", "optimistic")}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -119,6 +135,62 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:60]
 
 
+def _source_key(source) -> str:
+    """A model source as the identity records it: an existing path absolute, anything else as given."""
+    path = Path(str(source)).expanduser()
+    return str(path.resolve()) if str(source) and path.exists() else str(source)
+
+
+def _spec_key(spec: dict) -> dict:
+    return {k: (_source_key(v) if k in ("json", "images", "root") else str(v)) for k, v in sorted(spec.items())}
+
+
+def evaluation_identity(model_source, tasks, specs: dict, profile: str) -> dict:
+    """What an evaluation's results are the result of: model source, tasks, datasets, profile."""
+    return {"model": _source_key(model_source), "tasks": sorted(tasks),
+            "datasets": {t: [_spec_key(s) for s in specs[t]] for t in sorted(specs)}, "profile": profile}
+
+
+def default_run_name(identity: dict) -> str:
+    """``evaluate-<model slug>-<8 hex of the identity>``: two different evaluations never share it."""
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
+    return f"evaluate-{_slug(identity['model'])[:48]}-{digest}"
+
+
+def check_tasks(tasks) -> list[str]:
+    tasks = [tasks] if isinstance(tasks, str) else list(tasks)
+    bad = [t for t in tasks if t not in TASKS]
+    if bad or not tasks:
+        raise EvaluationError(f"tasks {bad or tasks}: expected a non-empty subset of {', '.join(TASKS)}")
+    return tasks
+
+
+def plan_datasets(tasks, datasets: dict | None) -> dict:
+    """``{task: [checked spec, ...]}``: every spec parsed and its files checked (no model needed)."""
+    datasets = datasets or {}
+    unknown = [t for t in datasets if t not in TASKS]
+    if unknown:
+        raise EvaluationError(f"datasets for {unknown}: expected tasks among {', '.join(TASKS)}")
+    extra = [t for t in datasets if t not in tasks]
+    if extra:
+        raise EvaluationError(f"datasets given for {extra}, which are not among the tasks {list(tasks)}; "
+                              "expected --tasks to include them")
+    return {t: [check_dataset_spec(parse_dataset_spec(s), t) for s in datasets.get(t, DEFAULT_DATASETS[t])]
+            for t in tasks}
+
+
+def _check_options(templates, batch_size, **options) -> None:
+    try:
+        get_templates(templates)
+    except ValueError as err:
+        raise EvaluationError(f"templates: {err}") from None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise EvaluationError(f"batch_size {batch_size!r}: expected a whole number >= 1")
+    for name, value in options.items():
+        if value not in OPTIONS[name]:
+            raise EvaluationError(f"{name} {value!r}: expected one of {', '.join(OPTIONS[name])}")
+
+
 def _protocol(templates, ensemble: str, selo_tile_mode: str, selo_jpeg_roundtrip: bool, retrieval_ties: str,
               eval_limit) -> dict:
     return {
@@ -142,34 +214,39 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
              datasets: dict | None = None, out: str | os.PathLike | None = None, *, model=None, run: str | None = None,
              templates: str | Sequence[str] = "clip", ensemble: str = "normalize_mean", selo_tile_mode: str = "fast",
              selo_jpeg_roundtrip: bool = False, retrieval_ties: str = "expected", batch_size: int = 64,
-             device: str | None = None, progress: bool = True) -> dict:
+             device: str | None = None, progress: bool = True, overwrite: bool | None = None) -> dict:
     """Run ``tasks`` on a model and write one results file; returns the results document.
 
     The model: ``model_source`` (any source of ``dgtrs_lib.model.sources``), or ``model=(model,
     preprocess)`` already in memory (``model_source`` then only names it). ``datasets``:
     ``{task: [spec, ...]}`` overriding ``DEFAULT_DATASETS`` per task. ``out``: the JSON path
-    (default ``results/<profile>/<run>.json``). ``device``: default ``profile.device()``.
+    (default ``results/<profile>/<run>.json``; ``run`` default: ``default_run_name``).
+    ``device``: default ``profile.device()``. ``overwrite``: see the module doc. Every input is
+    checked before the model is loaded.
     """
     from dgtrs_lib.env import results_dir
 
     prof = get_profile(profile)
     profile = prof.name
-    tasks = list(tasks)
-    bad = [t for t in tasks if t not in TASKS]
-    if bad or not tasks:
-        raise EvaluationError(f"tasks {bad or tasks}: expected a non-empty subset of {TASKS}")
-    device = device or prof.device()
+    tasks = check_tasks(tasks)
+    _check_options(templates, batch_size, ensemble=ensemble, selo_tile_mode=selo_tile_mode,
+                   retrieval_ties=retrieval_ties)
+    device = check_device(device) or prof.device()
+    specs = plan_datasets(tasks, datasets)
+    if model is None and not model_source:
+        raise EvaluationError("evaluate: no model; pass model_source (a checkpoint, hub id, baseline name, "
+                              "open_clip:ARCH@WEIGHTS or tiny-random) or model=(model, preprocess)")
+    identity = (evaluation_identity(model_source or "in-memory", tasks, specs, profile) if run is None and out is None
+                else {"run": run or Path(out).stem, "profile": profile})
+    run = run or (Path(out).stem if out else default_run_name(identity))
+    out = Path(out) if out else results_dir(profile) / f"{run}.json"
+    check_replace(out, {"run": run, "profile": profile, "identity": identity}, overwrite)
     if model is not None:
         mdl, preprocess = model
         info = {"source": model_source or "in-memory", **describe_model(mdl)}
-    elif model_source:
-        mdl, preprocess, info = resolve_source(model_source, device)
     else:
-        raise EvaluationError("evaluate: no model; pass model_source (a checkpoint, hub id, baseline name, "
-                              "open_clip:ARCH@WEIGHTS or tiny-random) or model=(model, preprocess)")
+        mdl, preprocess, info = resolve_source(model_source, device)
     mdl = mdl.to(device).eval()
-    specs = {t: [parse_dataset_spec(s) for s in (datasets or {}).get(t, DEFAULT_DATASETS[t])] for t in tasks}
-    run = run or f"evaluate-{_slug(info['source'])}"
     rows, details, timings, data_info = [], {}, {}, {}
     protocol = _protocol(templates, ensemble, selo_tile_mode, selo_jpeg_roundtrip, retrieval_ties, prof.eval_limit)
 
@@ -214,9 +291,9 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
             add(task, "mean", "top1", mean_over_datasets(per_dataset, "acc1"), len(per_dataset))
         timings[RESULT_TASK[task]] = round(time.perf_counter() - t0, 2)
 
-    doc = results_doc(run, profile, rows, model=info, protocol=protocol, device=device, data=data_info,
-                      details=details, timings_s=timings)
-    path = write_results(doc, Path(out) if out else results_dir(profile) / f"{run}.json")
+    doc = results_doc(run, profile, rows, model=info, protocol=protocol, device=device, identity=identity,
+                      data=data_info, details=details, timings_s=timings)
+    path = write_results(doc, out, overwrite=overwrite)
     doc["path"] = str(path)
     return doc
 
@@ -238,30 +315,36 @@ def default_model_source(profile) -> str:
     return str(path)
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(
+def main(argv=None) -> int:
+    """The command line (``dgtrs-evaluate``); returns the exit code (``dgtrs_lib.errors``)."""
+    return run_cli(_main, argv)
+
+
+def _main(argv) -> int:
+    p = cli_parser(
         prog="dgtrs-evaluate", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run the paper's zero-shot evaluations (long- and short-text retrieval, scene "
                     "classification, semantic localization) on one model and write one results JSON + CSV.",
         epilog="examples:\n  python -m dgtrs_lib.evaluation.evaluate --profile cpu\n"
                "  python -m dgtrs_lib.evaluation.evaluate --model open_clip:ViT-B-32-quickgelu@RemoteCLIP-ViT-B-32.pt \\\n"
-               "      --tasks short_retrieval --dataset short_retrieval=karpathy:rsitmd:dataset_RSITMD.json:images")
-    p.add_argument("--model", default=None, help="checkpoint path, hub id, open_clip:ARCH@WEIGHTS, a baseline name "
+               "      --tasks short_retrieval --dataset short_retrieval=karpathy:rsitmd:dataset_RSITMD.json:images\n"
+               "exit codes: 0 ok, 2 bad argument or spec, 3 data, 4 model, 5 offline, 6 result exists, 8 system")
+    p.add_argument("--model", default=None, help="checkpoint path, hf:OWNER/NAME, open_clip:ARCH@WEIGHTS, a baseline name "
                    f"({', '.join(BASELINES)}) or tiny-random; default: our pipeline checkpoint (if trained)")
     p.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated subset of {','.join(TASKS)}")
     p.add_argument("--profile", default=None, help="smoke, cpu, gpu or auto (default: DGTRS_PROFILE, else auto)")
     p.add_argument("--dataset", action="append", default=[], metavar="TASK=SPEC",
-                   help="replace the default data of TASK (repeatable): syndg, sentinel, karpathy:NAME:JSON:IMAGES, "
-                        "folder:NAME:ROOT[:remoteclip_80_20], airslt:NAME:ROOT")
+                   help="replace the default data of TASK (repeatable): " + ", ".join(SPEC_FORMS))
     p.add_argument("--templates", default="clip", help="clip, remoteclip or georsclip")
-    p.add_argument("--ensemble", default="normalize_mean", choices=["normalize_mean", "mean_normalize"])
-    p.add_argument("--selo-tile-mode", default="fast", choices=["fast", "preprocess"])
+    p.add_argument("--ensemble", default="normalize_mean", choices=list(OPTIONS["ensemble"]))
+    p.add_argument("--selo-tile-mode", default="fast", choices=list(OPTIONS["selo_tile_mode"]))
     p.add_argument("--selo-jpeg-roundtrip", action="store_true")
-    p.add_argument("--retrieval-ties", default="expected", choices=["expected", "pessimistic", "optimistic"])
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--run", default=None, help="run name (file stem)")
+    p.add_argument("--retrieval-ties", default="expected", choices=list(OPTIONS["retrieval_ties"]))
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--run", default=None, help="run name (file stem); default: unique per model, tasks, data, profile")
     p.add_argument("--out", default=None, help="results JSON path")
-    p.add_argument("--device", default=None)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing results file of the same name")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: the profile's)")
     a = p.parse_args(argv)
     from dgtrs_lib.env import set_offline
 
@@ -270,20 +353,21 @@ def main(argv=None) -> None:
     for item in a.dataset:
         task, sep, spec = item.partition("=")
         if not sep or task not in TASKS:
-            p.error(f"--dataset {item!r}: expected TASK=SPEC with TASK in {TASKS}")
+            raise EvaluationError(f"--dataset {item!r}: expected TASK=SPEC with TASK one of {', '.join(TASKS)}")
         datasets.setdefault(task, []).append(spec)
-    try:
-        profile = get_profile(a.profile)
-        doc = evaluate(a.model or default_model_source(profile), [t for t in a.tasks.split(",") if t], profile,
-                       datasets or None, a.out, run=a.run, templates=a.templates, ensemble=a.ensemble,
-                       selo_tile_mode=a.selo_tile_mode, selo_jpeg_roundtrip=a.selo_jpeg_roundtrip,
-                       retrieval_ties=a.retrieval_ties, batch_size=a.batch_size, device=a.device)
-    except (EvaluationError, CheckpointError) as err:
-        p.error(str(err))
+    profile = get_profile(a.profile)
+    tasks = check_tasks([t for t in a.tasks.split(",") if t])
+    plan_datasets(tasks, datasets)                       # every spec checked before any model is resolved
+    check_device(a.device)
+    doc = evaluate(a.model or default_model_source(profile), tasks, profile, datasets or None, a.out, run=a.run,
+                   templates=a.templates, ensemble=a.ensemble, selo_tile_mode=a.selo_tile_mode,
+                   selo_jpeg_roundtrip=a.selo_jpeg_roundtrip, retrieval_ties=a.retrieval_ties,
+                   batch_size=a.batch_size, device=a.device, overwrite=a.overwrite)
     for r in doc["results"]:
         print(f"{r['task']:26s} {r['dataset']:14s} {r['metric']:22s} {r['value']:8.3f}")
     print(f"wrote {doc['path']} (+ .csv)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

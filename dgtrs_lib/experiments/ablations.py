@@ -36,9 +36,9 @@ Resumable: each (configuration, seed) writes its evaluation file under
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dgtrs_lib.env import results_dir
+from dgtrs_lib.errors import cli_parser, positive_int, run_cli
 from dgtrs_lib.io import atomic_write_text
 from dgtrs_lib.profiles import get_profile, resolve_profile
 
@@ -225,15 +226,22 @@ def format_table(summary: list[dict]) -> list[dict]:
     return sorted(by_config.values(), key=lambda r: order.get(r["config"], math.inf))
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description="The miniature ablation study of DGTRS-CLIP's claims (issue #7).")
+def main(argv=None) -> int:
+    """The command line; returns the exit code (``dgtrs_lib.errors``: one line per error)."""
+    return run_cli(_main, argv)
+
+
+def _main(argv) -> int:
+    p = cli_parser(prog="python -m dgtrs_lib.experiments.ablations",
+                   description="The miniature ablation study of DGTRS-CLIP's claims (issue #7).")
     p.add_argument("--profile", default=None, help="smoke | cpu (default: DGTRS_PROFILE or auto)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default: 0 1 2)")
     p.add_argument("--variants", nargs="+", default=None, choices=list(VARIANT_BY_KEY), help="subset of configurations")
-    p.add_argument("--steps", type=int, default=None, help="fine-tuning steps per configuration (default: the profile's ablation_steps)")
+    p.add_argument("--steps", type=positive_int, default=None, help="fine-tuning steps per configuration (default: the profile's ablation_steps)")
     args = p.parse_args(argv)
     from dgtrs_lib.env import set_offline
 
+    get_profile(args.profile)                 # checked before anything is trained
     set_offline()
     doc = run_ablations(args.profile, args.seeds, args.variants, steps=args.steps)
     for row in format_table(doc["summary"]):
@@ -241,7 +249,8 @@ def main(argv=None) -> None:
     for c in doc["claims"]:
         print(f"{c['verdict']:>14s}  {c['claim']:52s} {c['metric']:32s} diff {c['mean_diff']:+.3f} [{c['min_diff']:+.3f}, {c['max_diff']:+.3f}]")
     print(f"wrote {doc.get('path', results_dir(resolve_profile(args.profile)) / 'ablations.json')} in {doc['wall_s']} s")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -29,9 +29,9 @@ Launch several processes with ``torchrun --nproc_per_node N -m dgtrs_lib.experim
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
+import sys
 import time
 import warnings
 
@@ -39,6 +39,7 @@ import torch
 
 from dgtrs_lib.data.pairs import load_pairs
 from dgtrs_lib.env import pipeline_checkpoint, pipeline_dir, results_dir
+from dgtrs_lib.errors import cli_parser, positive_int, run_cli
 from dgtrs_lib.evaluation.evaluate import heldout_retrieval
 from dgtrs_lib.experiments.records import RECORD_FILE, RunRecord, read_record, record_of, write_record
 from dgtrs_lib.model.longclip import create_model, stretch_model
@@ -47,6 +48,7 @@ from dgtrs_lib.model.tokenizer import TruncationWarning
 from dgtrs_lib.profiles import get_profile
 from dgtrs_lib.results import results_doc, write_results
 from dgtrs_lib.training.config import TrainConfig
+from dgtrs_lib.training.curriculum import get_schedule
 from dgtrs_lib.training.distributed import dist_info
 from dgtrs_lib.training.metrics_log import read_metrics
 from dgtrs_lib.training.trainer import FINAL_FILE, train
@@ -228,23 +230,32 @@ def run_pipeline(profile=None, seed: int = 0, schedule: str = "default", device:
     return record
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description="Run the miniature DGTRS-CLIP pipeline (or one fine-tuning variant).")
+def main(argv=None) -> int:
+    """The command line; returns the exit code (``dgtrs_lib.errors``: one line per error)."""
+    return run_cli(_main, argv)
+
+
+def _main(argv) -> int:
+    parser = cli_parser(prog="python -m dgtrs_lib.experiments.pipeline",
+                        description="Run the miniature DGTRS-CLIP pipeline (or one fine-tuning variant).")
     parser.add_argument("--profile", default=None, help="smoke | cpu | gpu (default: DGTRS_PROFILE or auto)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--schedule", default="default")
     parser.add_argument("--variant", action="store_true", help="fine-tune one variant instead of the whole pipeline")
     parser.add_argument("--stretch", default="kps", choices=["kps", "linear"])
     parser.add_argument("--pca", action="store_true")
-    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--steps", type=positive_int, default=None)
     args = parser.parse_args(argv)
+    prof = get_profile(args.profile)          # checked before anything is trained
+    get_schedule(args.schedule)
     if args.variant:
-        record = finetune_variant(args.profile, schedule=args.schedule, stretch=args.stretch, pca=args.pca,
+        record = finetune_variant(prof, schedule=args.schedule, stretch=args.stretch, pca=args.pca,
                                   seed=args.seed, steps=args.steps)
     else:
-        record = run_pipeline(args.profile, seed=args.seed, schedule=args.schedule)
+        record = run_pipeline(prof, seed=args.seed, schedule=args.schedule)
     print(json.dumps(record.to_json(), indent=2))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -16,7 +16,6 @@ the results file of that checkpoint when one exists, never typed.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from dgtrs_lib.errors import ResultExistsError, cli_parser, run_cli
 from dgtrs_lib.model.hf import (
     ExportError,
     hf_config,
@@ -36,6 +36,12 @@ from dgtrs_lib.model.hf import (
 TARGETS = ("hf", "open_clip")
 OPEN_CLIP_CONFIG = "open_clip_config.json"    # open_clip.constants.HF_CONFIG_NAME
 OPEN_CLIP_WEIGHTS = "open_clip_model.safetensors"  # open_clip.constants.HF_SAFE_WEIGHTS_NAME
+
+
+class ExportExistsError(ExportError, ResultExistsError):
+    """The export folder exists and ``overwrite`` was not given (exit code 6)."""
+
+    exit_code = ResultExistsError.exit_code
 
 
 def _load(src):
@@ -159,19 +165,14 @@ def export(src, out, to: str = "hf", *, overwrite: bool = False) -> Path:
         raise ExportError(f"--to {to!r}: expected one of {', '.join(TARGETS)}")
     out = Path(out)
     if out.exists() and not overwrite:
-        raise ExportError(f"{out}: already exists; pass overwrite=True (--overwrite) to replace it")
+        raise ExportExistsError(f"{out}: already exists; expected a new folder, or overwrite=True (--overwrite) to replace it")
     model, info = _load(src)
     model = model.cpu().eval()
     sidecar = {}
     if info["source"] != "in-memory":
-        from dgtrs_lib.model.checkpoint import sidecar_path
+        from dgtrs_lib.model.checkpoint import read_sidecar
 
-        side = sidecar_path(info["source"])
-        if side.exists():
-            try:
-                sidecar = json.loads(side.read_text())
-            except ValueError:
-                sidecar = {}
+        sidecar = read_sidecar(info["source"])   # a corrupt sidecar is an error naming it, never ignored
     extra = {"keep": getattr(model, "keep", None), "context_length": model.context_length,
              "ratio": (getattr(model, "stretch_info", None) or {}).get("ratio", sidecar.get("ratio")),
              "base_context": (getattr(model, "stretch_info", None) or {}).get("base_context", sidecar.get("base_context")),
@@ -193,19 +194,18 @@ def export(src, out, to: str = "hf", *, overwrite: bool = False) -> Path:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="dgtrs-export", description="Export a model to transformers or open_clip.")
+    """The command line (``dgtrs-export``); returns the exit code (``dgtrs_lib.errors``)."""
+    return run_cli(_main, argv)
+
+
+def _main(argv) -> int:
+    p = cli_parser(prog="dgtrs-export", description="Export a model to transformers or open_clip.")
     p.add_argument("src", help="a checkpoint path or any source dgtrs_lib.load_model accepts")
     p.add_argument("out", help="the folder to write")
     p.add_argument("--to", default="hf", choices=TARGETS)
     p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     a = p.parse_args(argv)
-    from dgtrs_lib.model.checkpoint import CheckpointError
-
-    try:
-        path = export(a.src, a.out, a.to, overwrite=a.overwrite)
-    except (ExportError, CheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    path = export(a.src, a.out, a.to, overwrite=a.overwrite)
     print(f"wrote {path} ({a.to}): " + ", ".join(sorted(f.name for f in path.iterdir())))
     return 0
 

@@ -10,17 +10,30 @@ reads a fraction of a long remote-sensing description.
 ``pad_to_longest=True`` trims the padding to the batch's longest sequence (per-batch dynamic
 padding): a 12-token short caption then costs 12 positions, not 248. Models built by
 ``dgtrs_lib.model.longclip`` accept any length up to their context; the EOT token is still found by argmax.
+
+Input: one string or a sequence of strings (list, tuple, array...). Anything else -- ``None``, a
+``dict`` (whose keys would be tokenised), ``bytes``, a non-string item, a string that is not valid
+Unicode (a lone surrogate), a context length that is not an integer >= 2 -- raises
+``TokenizeError`` (a ``TypeError`` and a ``ValueError``) naming the item and what was expected.
 """
 from __future__ import annotations
 
+import operator
 import warnings
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
 
+from dgtrs_lib.errors import UsageError
+
 SOT_ID = 49406
 EOT_ID = 49407
+
+
+class TokenizeError(UsageError, TypeError):
+    """Input the tokenizer cannot take (see the module doc); also a ``TypeError``/``ValueError``."""
 
 
 class TruncationWarning(UserWarning):
@@ -45,28 +58,54 @@ def _bpe():
     return SimpleTokenizer()
 
 
+def _check_text(text, where: str = "text") -> str:
+    if isinstance(text, (bytes, bytearray)):
+        raise TokenizeError(f"tokenize: {where} is {type(text).__name__}; expected a string to tokenize "
+                            "(decode it first: text.decode('utf-8'))")
+    if not isinstance(text, str):
+        raise TokenizeError(f"tokenize: {where} is {type(text).__name__}; expected a string to tokenize")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise TokenizeError(f"tokenize: {where} holds {text[err.start:err.end]!r} at position {err.start}, "
+                            "not valid Unicode (a lone surrogate); expected a valid string") from None
+    return text
+
+
+def _texts(texts) -> list[str]:
+    """One string or a sequence of strings, as a checked list."""
+    if isinstance(texts, str):
+        return [_check_text(texts)]
+    if texts is None or isinstance(texts, (bytes, bytearray, Mapping, Set)) or not hasattr(texts, "__iter__"):
+        kind = type(texts).__name__
+        why = {"dict": " (tokenising it would read its keys)", "set": " (a set has no order)",
+               "frozenset": " (a set has no order)", "bytes": "; decode it first: text.decode('utf-8')"}
+        raise TokenizeError(f"tokenize: got {kind}{why.get(kind, '')}; expected a string or a list of strings")
+    return [_check_text(t, f"texts[{i}]") for i, t in enumerate(texts)]
+
+
 def encode(text: str) -> list[int]:
     """BPE ids of one text with SOT and EOT, untruncated."""
-    if not isinstance(text, str):
-        raise TypeError(f"expected a string to tokenize, got {type(text).__name__}")
-    return [SOT_ID, *_bpe().encode(text), EOT_ID]
+    return [SOT_ID, *_bpe().encode(_check_text(text)), EOT_ID]
 
 
 def token_lengths(texts) -> list[int]:
     """Untruncated token counts (SOT and EOT included) of each text."""
-    if isinstance(texts, str):
-        texts = [texts]
-    return [len(encode(t)) for t in texts]
+    return [len(encode(t)) for t in _texts(texts)]
 
 
 def tokenize(texts, context_length: int = 248, *, pad_to_longest: bool = False,
              return_info: bool = False, warn: bool = True):
     """Tokenize ``texts`` to a ``[N, context_length]`` LongTensor (``[N, longest]`` with
     ``pad_to_longest``). With ``return_info`` also return a :class:`TokenizeInfo`."""
-    if isinstance(texts, str):
-        texts = [texts]
-    if context_length < 2:
-        raise ValueError(f"context_length must be >= 2 (SOT + EOT), got {context_length}")
+    texts = _texts(texts)
+    try:
+        ctx = None if isinstance(context_length, bool) else operator.index(context_length)
+    except TypeError:
+        ctx = None
+    if ctx is None or ctx < 2:
+        raise TokenizeError(f"tokenize: context_length must be an integer >= 2 (SOT + EOT), got {context_length!r}")
+    context_length = ctx
     ids = [encode(t) for t in texts]
     lengths = [len(x) for x in ids]
     width = min(context_length, max(lengths, default=2)) if pad_to_longest else context_length

@@ -279,6 +279,13 @@ def _screenshots(driver, url: str, html_dir: Path, entries: list[str]) -> list[P
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; returns the exit code (``dgtrs_lib.errors``: 0 ok, 1 problems found)."""
+    from dgtrs_lib.errors import run_cli
+
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m dgtrs_lib.publishing.browser_check",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("html", nargs="?", type=Path, default=repo_root() / "_build" / "html")

@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 
 from dgtrs_lib.env import repo_root
+from dgtrs_lib.errors import DataError
 
 TASKS = {
     "long_text_retrieval": "Long-text cross-modal retrieval",
@@ -43,7 +44,7 @@ _METRIC_ALIASES = {
 }
 
 
-class ResultsFormatError(ValueError):
+class ResultsFormatError(DataError):
     """A results or paper-numbers file does not follow the documented layout."""
 
 

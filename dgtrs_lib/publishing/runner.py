@@ -26,19 +26,23 @@ key ``jupyterbook2020``).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from dgtrs_lib.env import repo_root
+from dgtrs_lib.errors import RunError, cli_parser, run_cli
 from dgtrs_lib.profiles import resolve_profile
 from dgtrs_lib.publishing.book_build import build_book
 from dgtrs_lib.publishing.execute import TIMES_CSV, executed_dir, run_notebooks
-from dgtrs_lib.publishing.toc import RunnerError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    """The command line; returns the exit code (``dgtrs_lib.errors``: a failure is one line, 7)."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    parser = cli_parser(
         prog="python -m dgtrs_lib.publishing.runner",
         description="Execute the book's notebooks (in _toc.yml order) with papermill and "
                     "optionally build the Jupyter Book from the executed copies.")
@@ -62,27 +66,24 @@ def main(argv: list[str] | None = None) -> int:
     root = repo_root()
     profile = resolve_profile(args.profile)
     build_dir = args.build_dir or root / "_build"
-    try:
-        if not args.skip_exec:
-            runs = run_notebooks(profile, only=args.only, root=root, build_dir=build_dir,
-                                 timeout=args.timeout, log_output=args.log_output,
-                                 keep_going=args.keep_going)
-            total = sum(r.wall_s for r in runs)
-            print(f"executed {len(runs)} notebook(s) in {total:.0f} s; times in "
-                  f"{executed_dir(profile, build_dir) / TIMES_CSV}")
-        if args.book:
-            html = build_book(profile, root=root, build_dir=build_dir)
-            print(f"book built: {html / 'index.html'}")
-            if args.browser_check:
-                from dgtrs_lib.publishing.browser_check import check_book
+    if not args.skip_exec:
+        runs = run_notebooks(profile, only=args.only, root=root, build_dir=build_dir,
+                             timeout=args.timeout, log_output=args.log_output,
+                             keep_going=args.keep_going)
+        total = sum(r.wall_s for r in runs)
+        print(f"executed {len(runs)} notebook(s) in {total:.0f} s; times in "
+              f"{executed_dir(profile, build_dir) / TIMES_CSV}")
+    if args.book:
+        html = build_book(profile, root=root, build_dir=build_dir)
+        print(f"book built: {html / 'index.html'}")
+        if args.browser_check:
+            from dgtrs_lib.publishing.browser_check import check_book
 
-                report = check_book(html, root=root)
-                print(report.summary())
-                if not report.ok:
-                    return 1
-    except RunnerError as exc:
-        print(f"ERROR: {exc}", file=sys.stderr)
-        return 1
+            report = check_book(html, root=root)
+            print(report.summary())
+            if not report.ok:
+                raise RunError(f"{html}: the browser check found problems (listed above); expected every page to "
+                               "render without errors")
     return 0
 
 

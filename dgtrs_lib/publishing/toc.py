@@ -14,9 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from dgtrs_lib.env import repo_root
+from dgtrs_lib.errors import RunError
 
 
-class RunnerError(RuntimeError):
+class RunnerError(RunError):
     """A notebook failed, a file is missing, or the book build reported warnings/errors."""
 
 

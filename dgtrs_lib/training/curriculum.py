@@ -42,6 +42,8 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from dgtrs_lib.errors import UsageError
+
 DEFAULT_SCHEDULE = "cosine"
 
 
@@ -163,11 +165,11 @@ def get_schedule(name: str = DEFAULT_SCHEDULE, **kwargs) -> Schedule:
     """A schedule by name (``"default"`` = ``DEFAULT_SCHEDULE``), parameters as keywords."""
     name = DEFAULT_SCHEDULE if name == "default" else name
     if name not in SCHEDULES:
-        raise ValueError(f"unknown curriculum schedule {name!r}: expected one of {sorted(SCHEDULES)} or 'default'")
+        raise UsageError(f"unknown curriculum schedule {name!r}: expected one of {sorted(SCHEDULES)} or 'default'")
     try:
         return SCHEDULES[name](**kwargs)
     except TypeError as err:
-        raise ValueError(f"schedule {name!r}: bad parameters {kwargs}: {err}") from None
+        raise UsageError(f"schedule {name!r}: bad parameters {kwargs}: {err}") from None
 
 
 def weight_table(names=None, total_steps: int = 100):

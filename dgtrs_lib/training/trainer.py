@@ -65,8 +65,8 @@ from torch import nn
 
 from dgtrs_lib.data.loader import BatchOrder, LoaderSettings, iterate_batches, resolve_num_workers
 from dgtrs_lib.data.pairs import PairData
-from dgtrs_lib.io import append_jsonl, atomic_save, write_jsonl
-from dgtrs_lib.model.checkpoint import CheckpointError, save_official
+from dgtrs_lib.io import append_jsonl, atomic_save, locked, remove_stale_tmp, write_jsonl
+from dgtrs_lib.model.checkpoint import CheckpointError, safe_torch_load, save_official
 from dgtrs_lib.training.config import TrainConfig
 from dgtrs_lib.training.curriculum import get_schedule
 from dgtrs_lib.training.distributed import setup_distributed
@@ -136,10 +136,12 @@ def load_train_state(path: str | os.PathLike) -> dict:
     """Read ``train_state.pt`` with ``weights_only=True``; a clear error if it is unusable."""
     path = Path(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise CheckpointError(f"{path}: cannot read the training state ({str(err).splitlines()[0]}); "
-                              "delete it to start from scratch") from err
+        state = safe_torch_load(path, "a training state")
+    except CheckpointError as err:
+        raise CheckpointError(f"{err}; delete it to start from scratch") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: expected a training state (a dict), got {type(state).__name__}; "
+                              "delete it to start from scratch")
     for key in ("model", "optimizer", "step", "rng", "resume_key"):
         if key not in state:
             raise CheckpointError(f"{path}: training state lacks the field {key!r}")
@@ -199,6 +201,30 @@ def _describe(setup: dict, amp: Amp) -> str:
             + (f"; torch.compile {setup['compile']}" if setup["compile"] else ""))
 
 
+def _one_run_per_folder(train_fn):
+    """``train`` holding its output folder's lock (``dgtrs_lib.io.locked``: a second trainer in the
+    same folder fails at once with a ``LockedError`` naming the first), after removing the
+    temporary files a killed run left there. Under torchrun only rank 0 (``RANK``) takes the lock."""
+    import functools
+    import inspect
+    import logging
+
+    signature = inspect.signature(train_fn)
+
+    @functools.wraps(train_fn)
+    def wrapper(*args, **kwargs):
+        out_dir = Path(signature.bind(*args, **kwargs).arguments["out_dir"])
+        if int(os.environ.get("RANK", "0")) != 0:
+            return train_fn(*args, **kwargs)
+        with locked(out_dir, "training"):
+            for stale in remove_stale_tmp(out_dir):
+                logging.getLogger(__name__).info("removed %s, left by an interrupted write", stale)
+            return train_fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_one_run_per_folder
 def train(model: nn.Module, data: PairData, cfg: TrainConfig, out_dir: str | os.PathLike, *,
           resume: bool = True, device: torch.device | str | None = None,
           callback: Callable[[int, dict], None] | None = None, save_metadata: dict | None = None) -> TrainResult:
@@ -324,9 +350,9 @@ def train(model: nn.Module, data: PairData, cfg: TrainConfig, out_dir: str | os.
             bar.set_postfix(loss=f"{record['loss']:.3f}", w=f"{w_long:.2f}/{w_short:.2f}")
         done = step + 1
         if cfg.ckpt_every and done % cfg.ckpt_every == 0 and done < cfg.steps:
-            save_state(done)
-            if rank == 0 and cfg.save_snapshots:
+            if rank == 0 and cfg.save_snapshots:  # the step checkpoint first: a kill before the state is saved redoes the step
                 save_official(model, out_dir / f"step_{done:06d}.pt", step=done)
+            save_state(done)
         if callback is not None:
             callback(step, record)
     if bar is not None:
