@@ -37,6 +37,11 @@ from dgtrs_lib.publishing.execute import TIMES_CSV, executed_dir, run_notebooks
 from dgtrs_lib.publishing.toc import RunnerError
 
 
+def _flush_print(line: str) -> None:
+    """Progress lines reach a pipe (``make book | tee``) as they are printed."""
+    print(line, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m dgtrs_lib.publishing.runner",
@@ -57,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=None,
                         help="per-cell time limit in seconds (default: smoke 900, cpu 7200, gpu none)")
     parser.add_argument("--log-output", action="store_true", help="stream cell output")
+    parser.add_argument("--quiet", action="store_true",
+                        help="one line per notebook: no per-cell lines and no progress bars")
     args = parser.parse_args(argv)
 
     root = repo_root()
@@ -66,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_exec:
             runs = run_notebooks(profile, only=args.only, root=root, build_dir=build_dir,
                                  timeout=args.timeout, log_output=args.log_output,
-                                 keep_going=args.keep_going)
+                                 keep_going=args.keep_going, quiet=args.quiet,
+                                 echo=_flush_print)
             total = sum(r.wall_s for r in runs)
             print(f"executed {len(runs)} notebook(s) in {total:.0f} s; times in "
                   f"{executed_dir(profile, build_dir) / TIMES_CSV}")
