@@ -7,6 +7,8 @@ point leaves the old file or the new one, never a partial one; on error the temp
 removed. Files get the usual ``0o666 & ~umask`` mode (``tempfile.mkstemp`` alone would leave 0600).
 
 Importing this module does not import torch (``atomic_save`` and ``hardware`` import it when called).
+
+Taught in: Reproduction report: the paper's public numbers beside ours (notebooks/09-reproduction-report.ipynb)
 """
 from __future__ import annotations
 

@@ -6,6 +6,8 @@ and that the book reads (``dgtrs_lib.publishing.results_files``).
 (task, dataset, metric), so tables and plots need no per-writer code. The CSV beside the JSON holds
 the same rows. Both are written atomically (``dgtrs_lib.io``) and the JSON is strict (numpy ->
 plain types, NaN -> null). Importing this module does not import torch.
+
+Taught in: Reproduction report: the paper's public numbers beside ours (notebooks/09-reproduction-report.ipynb)
 """
 from __future__ import annotations
 

@@ -15,6 +15,8 @@ pay for 248 positions). :func:`load_pairs` builds the pairs of a profile's split
 Captions are tokenised once with the open_clip BPE (:func:`dgtrs_lib.model.tokenizer.tokenize`;
 truncation is reported by a ``TruncationWarning``); images go through the model's CLIP transform
 (:func:`dgtrs_lib.model.transforms.make_preprocess`).
+
+Taught in: Dual-granularity curriculum training (notebooks/03-curriculum-training.ipynb)
 """
 from __future__ import annotations
 

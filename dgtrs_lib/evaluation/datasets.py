@@ -12,6 +12,8 @@ Views: ``retrieval_data`` (``image, captions``), ``classification_data`` (``imag
 ``selo_data`` (AIR-SLT samples + tiling scales: the reference 256/512/768 for real AIR-SLT, 1/4 of
 it for the embedded scenes at the 64 px miniature's scale). A profile's ``eval_limit`` caps the
 embedded sets.
+
+Taught in: Long-text cross-modal retrieval (notebooks/04-long-text-retrieval.ipynb)
 """
 from __future__ import annotations
 

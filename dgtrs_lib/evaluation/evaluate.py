@@ -34,6 +34,8 @@ with ``dgtrs_lib.evaluation.retrieval.retrieval_scores`` on ``dgtrs_lib.evaluati
 The run writes ONE results file ``results/<profile>/<run>.json`` (+ ``.csv`` of the same rows),
 atomically, in the project layout (``dgtrs_lib.results.results_doc``) with the extra keys
 ``data``, ``details`` and ``timings_s``.
+
+Taught in: Long-text cross-modal retrieval (notebooks/04-long-text-retrieval.ipynb)
 """
 from __future__ import annotations
 

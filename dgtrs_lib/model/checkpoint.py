@@ -13,6 +13,8 @@ tensor shapes, as OpenAI's ``build_model`` does (heads = width // 64). Which str
 for 248-token models) plus a ``.json`` sidecar with ``keep``/``ratio``/``base_context``, which the
 miniature (keep 8) needs and the official format cannot express. Writes are atomic: a temporary
 file in the same folder, fsync, then ``os.replace``.
+
+Taught in: The long-text encoder: from 77 to 248 tokens with KPS (notebooks/02-long-text-encoder.ipynb)
 """
 from __future__ import annotations
 

@@ -10,6 +10,8 @@ reads a fraction of a long remote-sensing description.
 ``pad_to_longest=True`` trims the padding to the batch's longest sequence (per-batch dynamic
 padding): a 12-token short caption then costs 12 positions, not 248. Models built by
 ``dgtrs_lib.model.longclip`` accept any length up to their context; the EOT token is still found by argmax.
+
+Taught in: The long-text encoder: from 77 to 248 tokens with KPS (notebooks/02-long-text-encoder.ipynb)
 """
 from __future__ import annotations
 

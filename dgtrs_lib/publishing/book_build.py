@@ -15,6 +15,8 @@
    warning an error -- what ``jupyter-book build -W -n --keep-going`` does (jupyterbook.org,
    "Command-line interface"). The HTML lands in ``_build/html/`` with ``_dgtrs_build.json`` naming
    the profile and staged source, which the browser check reads to count each page's figures.
+
+Taught in: How to run it (book/how-to-run.md)
 """
 from __future__ import annotations
 

@@ -25,6 +25,8 @@ the Debian ``chromedriver`` (so Selenium Manager never downloads a driver; ``DGT
 (``dgtrs_lib.publishing.toc``). Usage::
 
     python -m dgtrs_lib.publishing.browser_check _build/html     # exit status 1 when a check fails
+
+Taught in: How to run it (book/how-to-run.md)
 """
 from __future__ import annotations
 

@@ -99,6 +99,21 @@ def display_path(path) -> str:
     return p.name
 
 
+def display_paths(obj):
+    """``obj`` (a dict, list or string, e.g. a model's ``info``) with every absolute path string
+    replaced by its ``display_path``."""
+    if isinstance(obj, dict):
+        return {k: display_paths(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(display_paths(v) for v in obj)
+    if isinstance(obj, str) and os.path.isabs(obj):
+        return display_path(obj)
+    if isinstance(obj, str) and ":" in obj and os.path.isabs(obj.split(":", 1)[1]):
+        kind, rest = obj.split(":", 1)  # e.g. "file:/abs/path.pt"
+        return f"{kind}:{display_path(rest)}"
+    return obj
+
+
 def resolve_model(profile, source: str | None = None):
     """``(model, preprocess, info)`` for a notebook, on ``profile.device()``: ``source``, else the
     ``DGTRS_MODEL`` environment variable (any source of ``dgtrs_lib.model.sources``), else our

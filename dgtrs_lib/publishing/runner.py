@@ -23,6 +23,8 @@ Steps, in order, each in its own module:
 papermill conventions: nteract/papermill (``parameters`` cell tag, ``PapermillExecutionError``);
 Jupyter Book 1.x options: jupyter-book 1.0.4 ``build -W -n --keep-going`` (``book/references.bib``
 key ``jupyterbook2020``).
+
+Taught in: How to run it (book/how-to-run.md)
 """
 from __future__ import annotations
 

@@ -7,6 +7,8 @@ scale re-initialised to ln 100 and clamped to [0, ln 100] (CLIP's clip). DGTRS r
 training code (arXiv:2503.19311). The profiles (``dgtrs_lib.profiles``) override fields for the
 miniature; the curriculum (``schedule``) and the loss preset name objects of
 ``dgtrs_lib.training.curriculum`` and ``dgtrs_lib.training.losses``.
+
+Taught in: Dual-granularity curriculum training (notebooks/03-curriculum-training.ipynb)
 """
 from __future__ import annotations
 
