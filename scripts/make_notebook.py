@@ -22,7 +22,8 @@ Commands::
 ``_config.yml`` (the one place the URL is set); the parameters and set-up cells are tagged
 ``remove-cell`` and the manifest ``remove-input``; the header says what the chapter builds on;
 the chapter ends with Takeaways and 2-3 exercises, each with a folded worked answer; no code line
-is longer than ``MAX_LINE`` characters (what fits the book's content column); no literal
+is longer than ``MAX_LINE`` characters (what fits the book's content column), ``MAX_FENCED_LINE``
+in a code block of the prose (the worked answers' toggle is narrower); no literal
 ``fontsize`` is below 10 pt and no literal figure is wider than the content column; no outputs
 are stored; the file name is ``NN-words.ipynb``.
 """
@@ -39,8 +40,9 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_LINE = 88            # characters of code that fit the book's content column
+MAX_FENCED_LINE = 80     # code shown in the prose (worked answers sit in a narrower toggle)
 MIN_FONT_PT = 10         # the smallest font a figure may use
-MAX_FIG_WIDTH_IN = 7.3   # dgtrs_lib.publishing.notebook.CONTENT_WIDTH_IN
+MAX_FIG_WIDTH_IN = 6.7   # dgtrs_lib.publishing.notebook.CONTENT_WIDTH_IN
 SETUP_TAGS = ["remove-cell"]
 BUILDS_ON = "**What it builds on**"
 ANSWER_OPEN = "<details><summary>Worked answer</summary>"
@@ -213,6 +215,13 @@ def code_problems(name: str, nb) -> list[str]:
     """Code that does not fit the page: long lines, small fonts, figures wider than the column."""
     problems = []
     for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            for block in re.findall(r"^```[^\n]*\n(.*?)^```", cell.source, re.S | re.M):
+                for line in block.splitlines():
+                    if len(line) > MAX_FENCED_LINE:
+                        problems.append(f"{name}: cell {i} has a code line of {len(line)} > "
+                                        f"{MAX_FENCED_LINE} characters in its prose: {line[:40]!r}")
+            continue
         if cell.cell_type != "code":
             continue
         for n, line in enumerate(cell.source.splitlines(), 1):

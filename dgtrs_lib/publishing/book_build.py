@@ -6,7 +6,7 @@
    (``book/``), ``_config.yml``, ``_toc.yml`` and the *executed* notebooks at their TOC paths
    (``notebooks/NN-name.ipynb``, so launch buttons point at the repository's notebooks), each
    turned into its page by ``dgtrs_lib.publishing.pages.prepare_page`` (no plumbing cells, a
-   "how this page was run" note, links from the chapter to the library's source). MathJax 3 is
+   "how this page was run" line, links from the chapter to the library's source). MathJax 3 is
    vendored into the book's static files from an installed registry package
    (``django-static-mathjax`` on PyPI, MathJax 3.2.2; ``vendor_mathjax``), so formulas render
    without a network -- Sphinx's default loads it from a CDN.

@@ -1,4 +1,4 @@
-"""The book's explanatory figures, drawn for the page's content column (7.3 in, fonts >= 10 pt).
+"""The book's explanatory figures, drawn for the page's content column (6.7 in, fonts >= 10 pt).
 
 * ``kps_mapping`` -- which row of the stretched positional table each source row lands on
   (chapter 02). The mapping is *measured* from ``dgtrs_lib.model.kps`` itself: stretching a table
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-CONTENT_WIDTH_IN = 7.3
+CONTENT_WIDTH_IN = 6.7
 VERDICT_COLOURS = {"holds": "tab:green", "mixed": "tab:orange", "does not hold": "tab:red"}
 
 
@@ -170,6 +170,7 @@ def forest_plot(contrasts: list[dict], *, columns: int = 2):
     seeds, the bar the range from the smallest to the largest seed; one panel per metric."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     metrics = list(dict.fromkeys(r["metric"] for r in contrasts))
     claims = list(dict.fromkeys(r["claim"] for r in contrasts))
@@ -192,6 +193,7 @@ def forest_plot(contrasts: list[dict], *, columns: int = 2):
         ax.set_yticks(range(len(claims)), [labels[c] for c in claims])
         ax.set_ylim(len(claims) - 0.5, -0.5)
         ax.tick_params(axis="x", labelsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
     for ax in axes.ravel()[len(metrics):]:
         ax.axis("off")
     handles = [Line2D([0], [0], color=c, lw=2.2, marker="o", mec="k", mew=0.5) for c in VERDICT_COLOURS.values()]

@@ -34,9 +34,9 @@ from dgtrs_lib.io import provenance
 from dgtrs_lib.profiles import resolve_profile
 from dgtrs_lib.publishing.progress import route_progress_bars
 
-# The content column of the book is about 7.3 in wide at 100 dpi (sphinx-book-theme 1.x): a figure
-# of that width is shown at its natural size, so a 10 pt font stays 10 pt on the page.
-CONTENT_WIDTH_IN = 7.3
+# The content column of the book is about 676 px wide (sphinx-book-theme 1.x at a 1280 px window):
+# a figure 6.7 in wide at 100 dpi is shown at its natural size, so a 10 pt font stays 10 pt.
+CONTENT_WIDTH_IN = 6.7
 BOOK_STYLE = {
     "figure.figsize": (CONTENT_WIDTH_IN, 3.4), "figure.dpi": 100, "savefig.dpi": 100,
     "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "xtick.labelsize": 10,

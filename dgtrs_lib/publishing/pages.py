@@ -7,8 +7,8 @@ reader. ``prepare_page`` turns the first into the second, on the staged copy onl
   ``remove-cell`` tag, jupyterbook.org "Hide or remove content"); the committed set-up and
   parameters cells carry that tag already (``scripts/make_notebook.py`` writes it). The Colab badge
   (an external image) is dropped: the page's launch button opens the same notebook in Colab.
-* **How the page was run**, in one margin note under the title: profile, device, machine, wall
-  time and date, read from the notebook's own run manifest.
+* **How the page was run**, in one line closing the chapter's header: profile, device, machine,
+  wall time and date, read from the notebook's own run manifest.
 * **Library <-> chapter.** Every ``dgtrs_lib`` function or class the notebook's code calls is
   listed at the end of the chapter with a link to its source lines on the repository (the URL and
   branch of ``_config.yml``), and inline mentions of ``dgtrs_lib.*`` names in the prose link to
@@ -239,16 +239,17 @@ def run_manifest(nb) -> dict | None:
 
 
 def run_note(manifest: dict | None) -> str:
-    """A margin note: how this page was run (profile, device, machine, wall time, date)."""
+    """One line: how this page was run (profile, device, machine, wall time, date). It closes the
+    chapter's header, after "How long it runs" (a margin note would collide with the page's
+    table of contents at common window widths)."""
     if not manifest:
         return ""
     wall = manifest.get("wall_time_s")
     wall = f"{wall:.0f} s" if isinstance(wall, (int, float)) else "?"
     date = str(manifest.get("date", ""))[:10]
-    return ("```{margin} How this page was run\n"
-            f"Executed by papermill with profile `{manifest.get('profile')}` on "
-            f"{manifest.get('device')} ({manifest.get('hardware')}) in {wall}, {date}. "
-            "The full record is the run manifest at the end of the page.\n```")
+    return (f"**How this page was run**: by papermill, profile `{manifest.get('profile')}`, on "
+            f"{manifest.get('device')} ({manifest.get('hardware')}), in {wall} on {date}; the run "
+            "manifest at the end of the page has the details.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,10 +278,7 @@ def prepare_page(nb, *, root: Path | None = None, link_source: bool = True):
         first = re.sub(r"\n{3,}", "\n\n", first)
         note = run_note(run_manifest(nb))
         if note:
-            lines = first.split("\n")
-            head = next((i for i, ln in enumerate(lines) if ln.startswith("# ")), 0)
-            lines[head + 1:head + 1] = ["", note]
-            first = "\n".join(lines)
+            first = first.rstrip() + "\n\n" + note
         nb.cells[0].source = first
     if link_source and repo_url:
         for cell in nb.cells:

@@ -145,7 +145,7 @@ def plot_published_vs_ours(paper_rows: list[dict], measured_rows: list[dict]):
         colours += ["tab:orange"] * len(mine)
         data.append((labels, values, colours, xlabel, title))
     heights = [max(1.6, 0.42 * max(len(d[0]), 1) + 0.9) for d in data]
-    fig, axes = plt.subplots(2, 1, figsize=(7.3, sum(heights)), layout="constrained",
+    fig, axes = plt.subplots(2, 1, figsize=(6.7, sum(heights)), layout="constrained",
                              gridspec_kw={"height_ratios": heights})
     for ax, (labels, values, colours, xlabel, title) in zip(axes, data):
         if not values:
