@@ -14,8 +14,9 @@ browser (served on 127.0.0.1 by ``http.server``):
   scroll bar, no table wider than the column (the full tables folded in a closed toggle may
   scroll), no figure shrunk below its natural size by more than 7 % (its 10 pt fonts would shrink
   with it);
-* render every formula (MathJax, served by the book itself, has typeset every ``.math`` element
-  and no TeX command is left in the text) and print no warning (no ``...Warning:`` text and no
+* render every formula (MathJax, served by the book itself, has typeset every ``.math`` element,
+  no display formula is wider than the column and no TeX command is left in the text) and print
+  no warning (no ``...Warning:`` text and no
   stderr stream in an output).
 
 It also saves screenshots of the landing page, of one evaluation page and of the top of
@@ -220,6 +221,14 @@ for (const t of art.querySelectorAll('table')) {
     out.tables.push([Math.round(b.width), (t.innerText || '').split('\\n')[0].slice(0, 80)]);
 }
 for (const m of art.querySelectorAll('.math')) if (!m.querySelector('mjx-container')) out.math += 1;
+out.wide_math = [];
+for (const m of art.querySelectorAll('div.math, mjx-container[display="true"]')) {
+  if (!visible(m) || m.closest('details:not([open])')) continue;
+  const b = m.getBoundingClientRect();
+  if (m.scrollWidth > m.clientWidth + 1 || b.right > col.right + 1)
+    out.wide_math.push([Math.max(m.scrollWidth, Math.round(b.width)), m.clientWidth,
+                        (m.textContent || '').slice(0, 60)]);
+}
 const clone = art.cloneNode(true);
 for (const e of clone.querySelectorAll('pre, code, mjx-container, script, style, .math')) e.remove();
 out.tex = clone.textContent;
@@ -267,6 +276,9 @@ def layout_problems(info: dict, *, notebook: bool, machine: list[str], body: str
                         f"{info.get('column', 0):.0f} px): {head!r}")
     if info.get("math"):
         problems.append(f"{info['math']} formula(s) left as raw TeX (MathJax did not typeset them)")
+    for width, client, text in info.get("wide_math", [])[:2]:
+        problems.append(f"a formula is wider than the content column ({width} > {client} px): "
+                        f"{text!r}")
     tex = TEX_RE.search(info.get("tex", ""))
     if tex:
         start = max(0, tex.start() - 30)
