@@ -15,8 +15,8 @@ browser (served on 127.0.0.1 by ``http.server``):
   scroll), no figure shrunk below its natural size by more than 7 % (its 10 pt fonts would shrink
   with it);
 * render every formula (MathJax, served by the book itself, has typeset every ``.math`` element,
-  no display formula is wider than the column and no TeX command is left in the text) and print
-  no warning (no ``...Warning:`` text and no
+  no display formula is wider than the column and no TeX command is left in the text), load no
+  script or stylesheet from another site, and print no warning (no ``...Warning:`` text and no
   stderr stream in an output).
 
 It also saves screenshots of the landing page, of one evaluation page and of the top of
@@ -232,6 +232,8 @@ for (const m of art.querySelectorAll('div.math, mjx-container[display="true"]'))
 const clone = art.cloneNode(true);
 for (const e of clone.querySelectorAll('pre, code, mjx-container, script, style, .math')) e.remove();
 out.tex = clone.textContent;
+out.external = Array.from(document.querySelectorAll('script[src], link[rel="stylesheet"][href]'))
+  .map(e => e.src || e.href).filter(u => u && !u.startsWith(location.origin));
 for (const o of art.querySelectorAll('.cell_output')) {
   if (!visible(o)) continue;
   out.warnings.push(o.innerText);
@@ -274,6 +276,9 @@ def layout_problems(info: dict, *, notebook: bool, machine: list[str], body: str
     for width, head in info.get("tables", [])[:3]:
         problems.append(f"a table is wider than the content column ({width} > "
                         f"{info.get('column', 0):.0f} px): {head!r}")
+    if info.get("external"):
+        problems.append(f"loads {len(info['external'])} script(s)/stylesheet(s) from another site "
+                        f"(offline they fail), e.g. {info['external'][0]}")
     if info.get("math"):
         problems.append(f"{info['math']} formula(s) left as raw TeX (MathJax did not typeset them)")
     for width, client, text in info.get("wide_math", [])[:2]:
