@@ -13,6 +13,8 @@ Layers, each a sub-package; a module imports only from its own layer or the laye
 
 The names below are re-exported lazily, so ``import dgtrs_lib.io`` or ``dgtrs_lib.profiles``
 does not import torch.
+
+Taught in: The long-text encoder: from 77 to 248 tokens with KPS (notebooks/02-long-text-encoder.ipynb)
 """
 from __future__ import annotations
 

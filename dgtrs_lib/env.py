@@ -7,6 +7,8 @@ Hugging Face offline variables (without them, one Hub lookup on a machine with n
 minutes before failing; see the ``HF_HUB_OFFLINE`` entry of huggingface_hub's environment-variable
 reference), and ``require_online(what)`` is the one guard every download passes.
 Importing this module does not import torch.
+
+Taught in: How to run it (book/how-to-run.md)
 """
 from __future__ import annotations
 

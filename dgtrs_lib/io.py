@@ -13,6 +13,8 @@ results folder. A second holder gets a ``LockedError`` naming the first one: pid
 when, command line (kept in ``.<what>.lock.holder`` beside the lock file, JSON).
 
 Importing this module does not import torch (``atomic_save`` and ``hardware`` import it when called).
+
+Taught in: Reproduction report: the paper's public numbers beside ours (notebooks/09-reproduction-report.ipynb)
 """
 from __future__ import annotations
 

@@ -11,6 +11,8 @@ Functions that take a profile accept a ``Profile`` or its name.
 
 The stretch (``keep``, ``ratio``, contexts) is not set here: it is read from the model's
 configuration (``dgtrs_lib.model.configs``). Importing this module does not import torch.
+
+Taught in: How to run it (book/how-to-run.md)
 """
 from __future__ import annotations
 

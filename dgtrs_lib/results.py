@@ -15,6 +15,8 @@ from the JSON, never paired with it. An existing result is replaced only when as
 (``overwrite=True``), or, with ``overwrite=None``, by a result of the same ``identity`` (what the
 file is the result of: a named run's name, or an evaluation's model, tasks, data and profile);
 otherwise ``ResultExistsError``. Importing this module does not import torch.
+
+Taught in: Reproduction report: the paper's public numbers beside ours (notebooks/09-reproduction-report.ipynb)
 """
 from __future__ import annotations
 

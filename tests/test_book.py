@@ -63,6 +63,41 @@ def test_report_page_reads_this_run(book):
     assert (book["results"] / "smoke" / "reproduction_comparison.csv").exists()
 
 
+def test_executed_notebooks_show_no_absolute_path_user_or_host(book):
+    """What a page prints is relative to the repository root: no path of the build machine, no
+    home folder, no host name, in any output of any executed notebook."""
+    import nbformat
+
+    machine = browser_check.machine_strings(ROOT) + [str(book["build"].parent)]
+    found = []
+    for nb_path in sorted((book["build"] / "executed" / "smoke").glob("*.ipynb")):
+        nb = nbformat.read(nb_path, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+                texts = [out.get("text", "")] + [v for k, v in out.get("data", {}).items()
+                                                 if k.startswith("text/")]
+                for text in texts:
+                    text = "".join(text) if isinstance(text, list) else str(text)
+                    hits = browser_check.absolute_paths(text, machine)
+                    if hits:
+                        found.append(f"{nb_path.name} cell {i}: {hits[0]}")
+    assert not found, "\n".join(found[:20])
+
+
+def test_executed_notebooks_have_no_warnings_widgets_or_stderr(book):
+    import nbformat
+
+    found = []
+    for nb_path in sorted((book["build"] / "executed" / "smoke").glob("*.ipynb")):
+        for i, cell in enumerate(nbformat.read(nb_path, as_version=4).cells):
+            for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+                if out.get("name") == "stderr":
+                    found.append(f"{nb_path.name} cell {i}: stderr {out.get('text', '')[:120]!r}")
+                if "application/vnd.jupyter.widget-view+json" in out.get("data", {}):
+                    found.append(f"{nb_path.name} cell {i}: a widget (progress bar?) in the page")
+    assert not found, "\n".join(found[:20])
+
+
 @pytest.mark.browser
 def test_every_page_in_headless_chromium(book):
     if browser_check.find_chromium() is None:
@@ -74,7 +109,7 @@ def test_every_page_in_headless_chromium(book):
     report_page = next(p for p in result.pages if p.page == "notebooks/09-reproduction-report")
     assert report_page.expected_images >= 1 and report_page.images >= report_page.expected_images
     names = sorted(p.name for p in result.screenshots)
-    assert names == ["evaluation.png", "landing.png"]
+    assert names == ["chapter-03.png", "chapter-08.png", "evaluation.png", "landing.png"]
     for shot in result.screenshots:
         assert shot.parent == book["html"] / "_screenshots"
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
@@ -99,9 +134,28 @@ def test_browser_check_fails_on_traceback_missing_figure_and_missing_page(book, 
     (html / "book" / "how-to-run.html").unlink()
     tour = html / "book" / "library-tour.html"
     tour.write_text(tour.read_text().replace("</article>", "<p>| a | b |\n|---|---|</p></article>", 1))
+    # issue #16: plumbing and the build machine on a page, and a page that does not fit
+    setup = ('<div class="cell docutils container"><div class="cell_input docutils container">'
+             '<pre>if "google.colab" in sys.modules:\n    pass</pre></div></div>')
+    machine = f"<p>checkpoint: {ROOT}/artifacts/smoke/final.pt and /home/someone/x.pt</p>"
+    long_code = "<pre>" + "x = " + "1" * 300 + "</pre>"
+    wide = "<table><tr>" + "".join(f"<td>column_{i:03d}_wide_label</td>" for i in range(30)) + "</tr></table>"
+    tex = "<p>the loss is \\mathcal{L}_{long} + \\frac{1}{2}</p>"
+    warn = ('<div class="cell_output docutils container"><div class="output stderr"><pre>'
+            "x.py:3: UserWarning: something</pre></div></div>")
+    page = html / "notebooks" / "03-curriculum-training.html"
+    page.write_text(page.read_text().replace(
+        "</article>", setup + machine + long_code + wide + tex + warn + "</article>", 1))
     result = browser_check.check_book(html, root=ROOT, screenshots=False)
     assert not result.ok
     problems = "\n".join(result.problems)
+    nb03 = "notebooks/03-curriculum-training: "
+    assert nb03 + "shows a set-up cell ('google.colab' in a visible code cell)" in problems
+    assert nb03 + "shows an absolute path or the build machine's name" in problems
+    assert nb03 + "a code line overflows the content column" in problems
+    assert nb03 + "a table is wider than the content column" in problems
+    assert nb03 + "raw TeX in the text" in problems
+    assert nb03 + "a warning in an output: 'UserWarning: something'" in problems
     assert "book/how-to-run: missing" in problems
     assert "book/intro: shows 'Traceback (most recent call last)'" in problems
     assert "notebooks/09-reproduction-report:" in problems and "broken image" in problems

@@ -76,3 +76,192 @@ def test_every_committed_notebook_is_in_the_toc():
         {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
     listed = {p.stem for p in toc_notebooks(ROOT)}
     assert committed <= listed, f"add to _toc.yml: {sorted(committed - listed)}"
+
+
+# ---------------------------------------------------------------------------- issue #16: teaching frame
+
+def test_every_library_module_names_the_chapter_that_teaches_it():
+    """Each module's docstring ends its story with 'Taught in: <chapter title> (<page>)', and the
+    page exists and has that title (so a reader of the source can get to the chapter)."""
+    import ast
+
+    def page_title(page: str) -> str:
+        if page.endswith(".ipynb"):
+            return nbformat.read(ROOT / page, as_version=4).cells[0].source.splitlines()[0].lstrip("# ").strip()
+        return (ROOT / page).read_text().splitlines()[0].lstrip("# ").strip()
+
+    missing, wrong = [], []
+    for path in sorted((ROOT / "dgtrs_lib").rglob("*.py")):
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        m = re.search(r"^Taught in: (.+) \(((?:notebooks|book)/[\w.-]+\.(?:ipynb|md))\)$", doc, re.M)
+        rel = path.relative_to(ROOT).as_posix()
+        if not m:
+            missing.append(rel)
+            continue
+        title, page = m.groups()
+        if not (ROOT / page).exists() or page_title(page) != title:
+            wrong.append(f"{rel}: {page!r} titled {title!r}")
+    assert not missing, f"modules without a 'Taught in:' line: {missing}"
+    assert not wrong, f"'Taught in:' names a page that does not exist or has another title: {wrong}"
+
+
+def _frame_notebook(tmp_path, mutate=None):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import make_notebook
+
+    nb = nbformat.read(ROOT / "notebooks" / "02-long-text-encoder.ipynb", as_version=4)
+    if mutate:
+        mutate(nb)
+    return make_notebook.frame_problems("x.ipynb", nb) + make_notebook.code_problems("x.ipynb", nb)
+
+
+def test_frame_check_passes_on_a_committed_notebook_and_catches_each_rule(tmp_path):
+    assert _frame_notebook(tmp_path) == []
+
+    def visible_setup(nb):
+        nb.cells[2].metadata["tags"] = []
+
+    def no_exercises(nb):
+        nb.cells = [c for c in nb.cells if not c.source.startswith("## Exercises")]
+
+    def long_line(nb):
+        nb.cells[3 + next(i for i, c in enumerate(nb.cells[3:]) if c.cell_type == "code")].source += "\nx = " + "1" * 90
+
+    def small_font(nb):
+        code = next(c for c in nb.cells[3:] if c.cell_type == "code")
+        code.source += "\nplt.title('t', fontsize=7)\nplt.figure(figsize=(14, 3))"
+
+    def shown_manifest(nb):
+        nb.cells[-1].metadata["tags"] = []
+
+    assert any("Colab set-up cell must be tagged 'remove-cell'" in p for p in _frame_notebook(tmp_path, visible_setup))
+    assert any("must end with '## Takeaways', '## Exercises'" in p for p in _frame_notebook(tmp_path, no_exercises))
+    assert any("> 88 characters" in p for p in _frame_notebook(tmp_path, long_line))
+    problems = _frame_notebook(tmp_path, small_font)
+    assert any("fontsize=7" in p for p in problems) and any("14 in wide" in p for p in problems)
+    assert any("manifest cell must be tagged 'remove-input'" in p for p in _frame_notebook(tmp_path, shown_manifest))
+
+
+def test_every_exercise_has_a_folded_worked_answer():
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        ex = next(c.source for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("## Exercises"))
+        assert 2 <= len(re.findall(r"^\d+\.\s", ex, re.M)) <= 3, path.name
+        assert ex.count("<details><summary>Worked answer</summary>") == ex.count("</details>") >= 2, path.name
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(x) for x in re.findall(r"(?<![\w.])[-+]?\d+\.\d+", text)]
+
+
+def test_sentences_state_the_numbers_of_the_reference_results():
+    """A sentence rendered from a results file states that file's numbers, nothing else."""
+    import json
+
+    from dgtrs_lib.publishing import interpret
+
+    doc = json.loads((ROOT / "results" / "reference" / "evaluate-pipeline-dgcl-final-cpu.json").read_text())
+    rows = doc["results"]
+    values = {round(r["value"], 2) for r in rows} | {round(r["value"], 4) for r in rows}
+    for task in ("long_text_retrieval", "short_text_retrieval"):
+        text = interpret.retrieval_sentence(rows, task)
+        stated = _numbers(text)
+        n = next(r["n"] for r in rows if r["task"] == task)
+        assert stated and all(v in values or abs(v - 100 / n) < 0.01 for v in stated), (task, text)
+    classes = {k: len(v["classnames"]) for k, v in doc["details"]["zero_shot_classification"].items()}
+    text = interpret.classification_sentence(rows, classes)
+    assert all(v in values or any(abs(v - 100 / k) < 0.05 for k in classes.values()) for v in _numbers(text)), text
+    text = interpret.selo_sentence(rows)
+    assert _numbers(text) and all(v in values for v in _numbers(text)), text
+
+    study = json.loads((ROOT / "results" / "reference" / "ablations-cpu.json").read_text())
+    text = interpret.ablation_sentences(study["claims"], len(study["protocol"]["seeds"]))
+    for claim, counts in interpret.verdict_counts(study["claims"]).items():
+        assert (f"**{claim}**: holds on {counts['holds']} of {sum(counts.values())} metrics, mixed on "
+                f"{counts['mixed']}, does not hold on {counts['does not hold']}.") in text
+
+
+def test_forest_plot_reads_contrast_rows_generically():
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from dgtrs_lib.publishing.figures import forest_plot
+
+    claims = json.loads((ROOT / "results" / "reference" / "ablations-cpu.json").read_text())["claims"]
+    fig = forest_plot(claims)
+    metrics = list(dict.fromkeys(c["metric"] for c in claims))
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == metrics
+    n_claims = len({c["claim"] for c in claims})
+    assert all(len(ax.get_yticks()) == n_claims for ax in panels)
+    # a redesigned study: other claims, other metrics, no better/worse keys
+    other = [{"claim": f"c{i}", "metric": m, "mean_diff": 0.1 * i, "min_diff": -0.1, "max_diff": 0.3,
+              "verdict": "mixed"} for i in range(3) for m in ("m1", "m2", "m3")]
+    fig = forest_plot(other)
+    assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["m1", "m2", "m3"]
+    assert fig.get_size_inches()[0] <= 6.7 + 1e-9
+
+
+def test_kps_schematic_is_measured_from_the_library():
+    from dgtrs_lib.model.kps import kps_length
+    from dgtrs_lib.publishing.figures import kps_source_positions
+
+    pos = kps_source_positions(12, keep=4, ratio=3)
+    assert len(pos) == kps_length(12, 4, 3) == 3 * 12 - 2 * 4
+    assert list(pos[:4]) == [0, 1, 2, 3]                       # kept rows
+    assert pos[4 + 3 * 2] == 6 and abs(pos[5] - (4 + 1 / 3)) < 1e-9   # row k + r(p - k) holds p
+
+
+def test_pages_link_library_calls_to_their_source_and_drop_plumbing():
+    from dgtrs_lib.publishing import pages
+
+    names = pages.library_calls([
+        "from dgtrs_lib.experiments import pipeline\nfrom dgtrs_lib.training.losses import pca_reconstruct",
+        "final = pipeline.get_or_train(p)\nx = pca_reconstruct(v, 3)\nfinal.checkpoint",
+    ])
+    assert names == ["dgtrs_lib.experiments.pipeline.get_or_train", "dgtrs_lib.training.losses.pca_reconstruct"]
+    repo, branch = pages.repository(ROOT)
+    obj = pages.resolve("dgtrs_lib.training.losses.pca_reconstruct")
+    assert obj.path == "dgtrs_lib/training/losses.py" and obj.start and obj.end >= obj.start
+    url = obj.url(repo, branch)
+    assert url.startswith("https://github.com/dgtrs-book/dgtrs-book/blob/main/dgtrs_lib/training/losses.py#L")
+    text = pages.link_library_names("see `dgtrs_lib.training.curriculum` and\n```python\n`dgtrs_lib.env`\n```",
+                                    repo, branch)
+    assert "[`dgtrs_lib.training.curriculum`](https://github.com/" in text and "\n`dgtrs_lib.env`\n" in text
+
+    nb = nbformat.read(ROOT / "notebooks" / "03-curriculum-training.ipynb", as_version=4)
+    injected = nbformat.v4.new_code_cell('# Parameters\nPROFILE = "smoke"')
+    injected.metadata["tags"] = ["injected-parameters"]
+    nb.cells.insert(2, injected)
+    manifest = nb.cells[-1]
+    manifest.outputs = [nbformat.v4.new_output("display_data", data={"text/plain": '{"profile": "smoke", '
+                        '"device": "cpu", "hardware": "x86_64 CPU, 2 cores", "wall_time_s": 12.0, "date": "2026-01-01"}'})]
+    page = pages.prepare_page(nb, root=ROOT)
+    assert "remove-cell" in page.cells[2].metadata["tags"]
+    assert "colab-badge.svg" not in page.cells[0].source
+    assert "**How this page was run**: by papermill, profile `smoke`, on cpu (x86_64 CPU, 2 cores), in 12 s" \
+        in page.cells[0].source
+    table = next(c.source for c in page.cells if c.source.startswith(pages.LIBRARY_HEADING))
+    assert "experiments.pipeline.get_or_train" in table and "/blob/main/dgtrs_lib/experiments/pipeline.py#L" in table
+
+
+def test_display_path_never_shows_the_machine(tmp_path, monkeypatch):
+    from dgtrs_lib.publishing.notebook import display_path, display_paths
+
+    monkeypatch.setenv("DGTRS_ARTIFACTS", str(tmp_path / "art"))
+    assert display_path(ROOT / "results" / "reference" / "x.json") == "results/reference/x.json"
+    assert display_path(tmp_path / "art" / "smoke" / "final.pt") == "artifacts/smoke/final.pt"
+    assert display_paths({"source": f"file:{ROOT}/a.pt", "n": 1}) == {"source": "file:a.pt", "n": 1}
+    assert not display_path("/opt/elsewhere/model.pt").startswith("/")
+
+
+def test_code_in_the_prose_pages_fits_the_content_column():
+    """Code blocks of book/*.md are wrapped like the notebooks' code (the browser check measures
+    the rendered width; this catches it before a build)."""
+    long = []
+    for page in sorted((ROOT / "book").glob("*.md")):
+        for block in re.findall(r"^```(?!\{)[^\n]*\n(.*?)^```", page.read_text(), re.S | re.M):
+            long += [f"{page.name}: {line}" for line in block.splitlines() if len(line) > 86]
+    assert not long, "\n".join(long)

@@ -166,3 +166,45 @@ def test_a_hung_cell_times_out_and_is_named(tmp_path, tmp_outputs):
                              timeout=3, echo=lambda *_: None)
     msg = str(err.value)
     assert "01-slow.ipynb failed at cell 4: import time" in msg and "Timeout" in msg
+
+
+def test_progress_shows_cells_and_library_bars_and_no_tcp_warning(tmp_path, tmp_outputs, capfd):
+    """The terminal sees each cell and the library's tqdm bars (routed by start() to the runner);
+    the page gets no progress widget; the kernel talks over IPC, so ipykernel prints no TCP
+    warning. quiet keeps one line per notebook."""
+    root = Path(__file__).resolve().parent.parent
+    nb = _nb(tmp_path / "nb" / "01-progress.ipynb",
+             f"import sys\nsys.path.insert(0, {str(root)!r})\nfrom dgtrs_lib.publishing.notebook import start\n"
+             "run = start(PROFILE)",
+             "from tqdm.auto import tqdm\nimport time\nbar = tqdm(total=8, desc='train (cosine)', unit='step')\n"
+             "for i in range(8):\n    time.sleep(0.6)\n    bar.update(1)\n    bar.set_postfix(loss=f'{3 - i / 10:.3f}')\n"
+             "bar.close()")
+    lines = []
+    execute.run_notebooks("smoke", root=tmp_path, build_dir=tmp_path / "_build", notebooks=[nb],
+                         echo=lines.append)
+    text = "\n".join(lines)
+    assert "[1/1] 01-progress.ipynb (profile=smoke" in text
+    assert "cell 4 [" in text and "from tqdm.auto import tqdm" in text
+    assert "train (cosine)" in text and "/8 step" in text and "loss=" in text and "done in" in text
+    assert "without encryption" not in capfd.readouterr().err
+    executed = nbformat.read(tmp_path / "_build" / "executed" / "smoke" / "01-progress.ipynb", as_version=4)
+    outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs]
+    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    assert not any(o.get("name") == "stderr" for o in outputs)
+
+    lines.clear()
+    execute.run_notebooks("smoke", root=tmp_path, build_dir=tmp_path / "_build", notebooks=[nb],
+                         echo=lines.append, quiet=True)
+    assert lines[0].startswith("[1/1] 01-progress.ipynb (profile=smoke, last run ")
+    assert not any("cell " in ln or "train (cosine)" in ln for ln in lines)
+
+
+def test_progress_helpers():
+    from dgtrs_lib.publishing.progress import cell_label, describe_bar, fmt_duration
+
+    assert fmt_duration(8) == "8 s" and fmt_duration(75) == "1 min 15 s" and fmt_duration(3900) == "1 h 05 min"
+    cells = [{"cell_type": "markdown", "source": "# T\n\n## Training"}, {"cell_type": "code", "source": "\nx = 1\n"}]
+    assert cell_label(cells, 1) == "Training | x = 1"
+    line = describe_bar({"desc": "train", "n": 50, "total": 200, "unit": "step", "rate": 10.0,
+                         "elapsed": 5.0, "postfix": "loss=2.100"})
+    assert line == "train, 50/200 step, loss=2.100, 5 s elapsed, ~15 s left"

@@ -13,6 +13,8 @@
 * :mod:`dgtrs_lib.data.pairs` -- the training/evaluation pairs (pre-processed images, tokenised
   captions) of a profile's split; imports torch, so it is not re-exported here.
 * :mod:`dgtrs_lib.data.stats` -- caption statistics and the data report.
+
+Taught in: Dataset inspection: dual-granularity captions, real Sentinel-2 imagery and SeLo scenes (notebooks/01-dataset-inspection.ipynb)
 """
 from dgtrs_lib.data.airslt import load_airslt, write_airslt
 from dgtrs_lib.data.classfolder import load_class_folder, normalize_class_name, remoteclip_80_20, to_classification

@@ -7,6 +7,8 @@ in ``root/imgs/<jpg_name>``. :func:`load_airslt` reads it into :class:`SeloSampl
 checked to be >= 3 finite points inside the image); :func:`write_airslt` writes ``anno.json``
 atomically (SynDG-RS SeLo scenes and the Sentinel-2 cases are written in this layout). Errors and
 skipping follow :mod:`dgtrs_lib.data.common`.
+
+Taught in: Dataset inspection: dual-granularity captions, real Sentinel-2 imagery and SeLo scenes (notebooks/01-dataset-inspection.ipynb)
 """
 from __future__ import annotations
 

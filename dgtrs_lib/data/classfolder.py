@@ -8,6 +8,8 @@ and mapped **by name, never by index**. Without an official split, the RemoteCLI
 (RemoteCLIP, Liu et al., 2024, issue #11; :func:`remoteclip_80_20`): per class, sort by file name;
 the first 80 % are train, the last 20 % test. ``protocol="full"`` keeps every image (the GeoRSCLIP
 protocol). Errors, skipping and RGB conversion follow :mod:`dgtrs_lib.data.common`.
+
+Taught in: Zero-shot scene classification (notebooks/06-zero-shot-classification.ipynb)
 """
 from __future__ import annotations
 

@@ -20,6 +20,8 @@ The loaders (:mod:`dgtrs_lib.data.dual`, :mod:`~dgtrs_lib.data.karpathy`,
 :class:`SeloSample` is the semantic-localization record of AIR-SLT (Yuan et al. 2022,
 SemanticLocalizationMetrics), shared by the AIR-SLT loader, the SeLo evaluation and the
 Sentinel-2 cases.
+
+Taught in: Dataset inspection: dual-granularity captions, real Sentinel-2 imagery and SeLo scenes (notebooks/01-dataset-inspection.ipynb)
 """
 from __future__ import annotations
 

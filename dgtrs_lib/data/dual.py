@@ -16,6 +16,8 @@ When a source has **only long captions**, the short caption is derived exactly a
 first ". " (:func:`first_sentence`); this is logged and recorded as
 ``meta["short_caption_derived"] = "first_sentence"``. Errors, skipping and RGB conversion follow
 :mod:`dgtrs_lib.data.common`.
+
+Taught in: Dataset inspection: dual-granularity captions, real Sentinel-2 imagery and SeLo scenes (notebooks/01-dataset-inspection.ipynb)
 """
 from __future__ import annotations
 

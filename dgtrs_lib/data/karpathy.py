@@ -10,6 +10,8 @@ captions: list[str]``), one row per image sorted by file name:
   :func:`rsicd_hf_to_retrieval`, :func:`load_rsicd_parquet`).
 
 Errors, skipping and RGB conversion follow :mod:`dgtrs_lib.data.common`.
+
+Taught in: Short-text cross-modal retrieval (notebooks/05-short-text-retrieval.ipynb)
 """
 from __future__ import annotations
 

@@ -21,6 +21,8 @@ Captions are tokenised with the open_clip BPE (:func:`dgtrs_lib.model.tokenizer.
 truncation is reported by a ``TruncationWarning`` for the in-memory sets, counted by the loader
 for the others); images go through the model's CLIP transform
 (:func:`dgtrs_lib.model.transforms.make_preprocess`).
+
+Taught in: Dual-granularity curriculum training (notebooks/03-curriculum-training.ipynb)
 """
 from __future__ import annotations
 

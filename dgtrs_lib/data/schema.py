@@ -11,6 +11,8 @@
 
 SynDG-RS (:mod:`dgtrs_lib.data.syndg`) and the loaders both build their datasets from these
 definitions, so neither imports the other. ``datasets`` is imported only when a schema is built.
+
+Taught in: Dataset inspection: dual-granularity captions, real Sentinel-2 imagery and SeLo scenes (notebooks/01-dataset-inspection.ipynb)
 """
 from __future__ import annotations
 

@@ -30,6 +30,8 @@ What this module builds (all at run time from the installed package, cached unde
   (vegetation bodies). Polygons are the outer contours of connected components of the opened
   index masks (``scipy.ndimage``), traced with ``contourpy`` and simplified; holes (islands) are
   not represented, as AIR-SLT polygons have none.
+
+Taught in: Dataset inspection: dual-granularity captions, real Sentinel-2 imagery and SeLo scenes (notebooks/01-dataset-inspection.ipynb)
 """
 from __future__ import annotations
 

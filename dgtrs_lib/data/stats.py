@@ -8,6 +8,8 @@
   out").
 * SynDG-RS: where in the long description each distinguishing fact (an object group's colour)
   is first named, in tokens.
+
+Taught in: Dataset inspection: dual-granularity captions, real Sentinel-2 imagery and SeLo scenes (notebooks/01-dataset-inspection.ipynb)
 """
 from __future__ import annotations
 

@@ -27,6 +27,8 @@ CLIP_benchmark and the remote-sensing CLIPs it compares with:
 
 Logits are ``100 * image_feature . class_embedding`` as in CLIP; the ranking does not depend on
 the scale. Features come from ``dgtrs_lib.evaluation.encode``.
+
+Taught in: Zero-shot scene classification (notebooks/06-zero-shot-classification.ipynb)
 """
 from __future__ import annotations
 

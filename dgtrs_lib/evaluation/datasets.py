@@ -16,6 +16,8 @@ embedded sets.
 ``check_dataset_spec(spec, task)`` is what the evaluation runs before it loads a model: the kind
 has a view for the task and the files the spec names exist (a missing one is a
 ``DataFormatError`` with the near misses in its folder).
+
+Taught in: Long-text cross-modal retrieval (notebooks/04-long-text-retrieval.ipynb)
 """
 from __future__ import annotations
 

@@ -14,6 +14,8 @@ embeddings first). Every encoder runs the same step per batch -- move to the mod
   pipeline's held-out check.
 
 The device is the model's own (``model_device``): move the model first.
+
+Taught in: Long-text cross-modal retrieval (notebooks/04-long-text-retrieval.ipynb)
 """
 from __future__ import annotations
 

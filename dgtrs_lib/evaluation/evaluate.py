@@ -43,6 +43,8 @@ Everything that can be checked without a model is checked first, so a typo never
 model to load: tasks, options, batch size, device, every dataset spec and the files it names,
 and the results file. The command line goes through ``dgtrs_lib.errors.run_cli``: a bad input is
 one line ``error: ...`` and a documented exit code (``--debug`` for the traceback).
+
+Taught in: Long-text cross-modal retrieval (notebooks/04-long-text-retrieval.ipynb)
 """
 from __future__ import annotations
 

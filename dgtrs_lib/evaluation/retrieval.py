@@ -20,6 +20,8 @@ similarity matrix is computed in chunks of queries, so 100k images x 500k captio
 images share one caption text (SynDG-RS short captions are class-level): each *distinct* caption is
 one candidate. ``retrieval_scores`` is the one scorer both retrieval runners call
 (``dgtrs_lib.evaluation.evaluate.run_retrieval`` and ``heldout_retrieval``).
+
+Taught in: Long-text cross-modal retrieval (notebooks/04-long-text-retrieval.ipynb)
 """
 from __future__ import annotations
 

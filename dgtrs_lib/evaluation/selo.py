@@ -33,6 +33,8 @@ Scales for the CPU miniature: its encoder sees 64 px and our synthetic scenes ar
 the reference geometry is scaled by 1/4: scales (64, 128, 192) for (256, 512, 768), and the blur
 kernel scales with the smallest scale, ``scaled_kernel(scales) = odd(round(251 * s_min / 256))``
 (63 for the miniature). The SLM metric constants are *not* rescaled (``dgtrs_lib.evaluation.slm``).
+
+Taught in: Semantic localization (SeLo) (notebooks/07-semantic-localization.ipynb)
 """
 from __future__ import annotations
 

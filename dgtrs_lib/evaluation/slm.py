@@ -25,6 +25,8 @@ reference, which writes the uint8 probmap as a JPEG (cv2 quality 95) and reads i
 gray / 255 -- we use Pillow at quality 95, so values may differ from a cv2-written file by
 about one gray level where the two libjpeg builds round differently. The heat maps these metrics
 read come from ``dgtrs_lib.evaluation.selo``.
+
+Taught in: Semantic localization (SeLo) (notebooks/07-semantic-localization.ipynb)
 """
 from __future__ import annotations
 

@@ -33,6 +33,8 @@ seed agrees; otherwise "does not hold". Nothing in the evaluation is tuned to an
 
 Resumable: each (configuration, seed) writes its evaluation file under
 ``results/<profile>/ablations/``; a re-run skips what exists. ``python -m dgtrs_lib.experiments.ablations``.
+
+Taught in: Ablations: testing the paper's claims in miniature (notebooks/08-ablations.ipynb)
 """
 from __future__ import annotations
 

@@ -26,6 +26,8 @@ image<->short (``dgtrs_lib.evaluation.evaluate.heldout_retrieval``). Results go 
 For ablations (issue #7): :func:`pretrain_stage1` (one per seed, cached) and
 :func:`finetune_variant` (schedule, stretch mode, PCA on/off, seed, steps -> its record).
 Launch several processes with ``torchrun --nproc_per_node N -m dgtrs_lib.experiments.pipeline --profile gpu``.
+
+Taught in: Dual-granularity curriculum training (notebooks/03-curriculum-training.ipynb)
 """
 from __future__ import annotations
 

@@ -18,6 +18,8 @@
 
 ``write_record`` is the one writer of ``eval.json`` (one schema, ``SCHEMA``); ``read_record`` reads
 it back (also the two layouts written before this schema, so existing runs need no retraining).
+
+Taught in: Dual-granularity curriculum training (notebooks/03-curriculum-training.ipynb)
 """
 from __future__ import annotations
 

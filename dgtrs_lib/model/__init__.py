@@ -4,4 +4,6 @@ preprocessing (``transforms``) and the one registry of model sources (``sources`
 
 Nothing is imported here, so ``dgtrs_lib.model.configs`` stays torch-free; the public names are
 re-exported by ``dgtrs_lib`` itself.
+
+Taught in: The long-text encoder: from 77 to 248 tokens with KPS (notebooks/02-long-text-encoder.ipynb)
 """

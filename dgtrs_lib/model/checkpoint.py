@@ -30,6 +30,8 @@ Reading is strict, so nothing loads wrong without an error:
 * Anything that is not a plain state dict -- random bytes, a truncated archive, a pickled module
   (refused by ``weights_only=True``: loading it would run code from the file) -- is a
   ``CheckpointError`` saying what the file is and what was expected.
+
+Taught in: The long-text encoder: from 77 to 248 tokens with KPS (notebooks/02-long-text-encoder.ipynb)
 """
 from __future__ import annotations
 

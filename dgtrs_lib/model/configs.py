@@ -5,6 +5,8 @@ towers DGTRS-CLIP releases (paper section 4.1); ``keep``/``ratio`` are their KPS
 (Long-CLIP, Zhang et al. 2024, section 3.1: keep 20, ratio 4 -> 248 tokens). ``tiny`` is the CPU
 miniature: base context 32 (CLIP's 77 in miniature), keep 8, ratio 4 -> 104 tokens. Every other
 setting that depends on the model (a profile's stretch, the checkpoint sidecar) reads it here.
+
+Taught in: The long-text encoder: from 77 to 248 tokens with KPS (notebooks/02-long-text-encoder.ipynb)
 """
 from __future__ import annotations
 

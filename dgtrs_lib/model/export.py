@@ -13,6 +13,8 @@ the results file of that checkpoint when one exists, never typed.
 ``src`` is anything ``dgtrs_lib.load_model`` accepts. Command line::
 
     python -m dgtrs_lib.model.export artifacts/cpu/pipeline/dgcl/final.pt exported/ --to hf
+
+Taught in: The long-text encoder: from 77 to 248 tokens with KPS (notebooks/02-long-text-encoder.ipynb)
 """
 from __future__ import annotations
 

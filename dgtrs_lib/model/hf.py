@@ -14,6 +14,8 @@ the EOT token and is never attended to, so features do not depend on it).
 
 The tokenizer is built offline from open_clip's own BPE tables (``SimpleTokenizer.encoder`` and
 ``bpe_ranks``: the vocabulary and merges OpenAI published), as transformers' fast ``CLIPTokenizer``.
+
+Taught in: The long-text encoder: from 77 to 248 tokens with KPS (notebooks/02-long-text-encoder.ipynb)
 """
 from __future__ import annotations
 

@@ -19,6 +19,8 @@ Exactly, for an input ``P`` with ``L`` rows (Long-CLIP, Zhang et al. 2024, secti
 ``linear_stretch_positional_embedding`` is the naive alternative that interpolates *all* positions
 (what ``open_clip``'s ``resize_text_pos_embed`` does: ``F.interpolate(mode="linear",
 align_corners=False)``); it moves the well-trained early positions, which is what KPS avoids.
+
+Taught in: The long-text encoder: from 77 to 248 tokens with KPS (notebooks/02-long-text-encoder.ipynb)
 """
 from __future__ import annotations
 

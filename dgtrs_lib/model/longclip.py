@@ -18,6 +18,8 @@ EOT irrelevant to the pooled EOT feature). QuickGELU is used everywhere, as in O
 Configs: ``ViT-B-16`` and ``ViT-L-14`` (OpenAI shapes, context 77 before stretching) and ``tiny``,
 the CPU miniature of this book: 64 px images, patch 8, width 128, 3+3 layers, a 32-token base
 context standing in for CLIP's 77, stretched by KPS (keep 8, ratio 4) to 104 tokens.
+
+Taught in: The long-text encoder: from 77 to 248 tokens with KPS (notebooks/02-long-text-encoder.ipynb)
 """
 from __future__ import annotations
 

@@ -36,6 +36,8 @@ Every download passes the one offline guard, ``dgtrs_lib.env.require_online``; o
 unless ``DGTRS_ONLINE=1``) it fails fast with a ``CheckpointError`` naming the source and the way
 out. Every other bad source (unknown name or architecture, missing or unfitting weights) is a
 ``CheckpointError`` too.
+
+Taught in: The long-text encoder: from 77 to 248 tokens with KPS (notebooks/02-long-text-encoder.ipynb)
 """
 from __future__ import annotations
 

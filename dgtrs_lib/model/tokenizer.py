@@ -15,6 +15,8 @@ Input: one string or a sequence of strings (list, tuple, array...). Anything els
 ``dict`` (whose keys would be tokenised), ``bytes``, a non-string item, a string that is not valid
 Unicode (a lone surrogate), a context length that is not an integer >= 2 -- raises
 ``TokenizeError`` (a ``TypeError`` and a ``ValueError``) naming the item and what was expected.
+
+Taught in: The long-text encoder: from 77 to 248 tokens with KPS (notebooks/02-long-text-encoder.ipynb)
 """
 from __future__ import annotations
 

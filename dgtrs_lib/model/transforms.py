@@ -1,6 +1,8 @@
 """The image preprocessing every model source shares: OpenAI CLIP's evaluation transform, through
 open_clip (``open_clip.transform.image_transform``; CLIP's mean and std, bicubic resize of the
 shortest side, centre crop), at the model's own resolution (``model_image_size``).
+
+Taught in: The long-text encoder: from 77 to 248 tokens with KPS (notebooks/02-long-text-encoder.ipynb)
 """
 from __future__ import annotations
 

@@ -10,6 +10,12 @@ peak resident memory. Wall time and peak RSS go to ``notebook_times.csv`` (rewri
 after each notebook and copied to ``results/<profile>/``), with the machine in the wording of
 ``dgtrs_lib.io.hardware``. A failure names the notebook and the cell (index, execution count,
 exception), keeps the executed copy for inspection and raises ``RunnerError``.
+
+While a notebook runs, the terminal shows each cell as it starts and the library's progress bars
+(``dgtrs_lib.publishing.progress``; ``quiet=True`` keeps only one line per notebook), and the
+kernel talks over IPC sockets rather than TCP (``dgtrs_lib.publishing.kernel``).
+
+Taught in: How to run it (book/how-to-run.md)
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import csv
 import io
 import os
 import shutil
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,6 +32,8 @@ from pathlib import Path
 from dgtrs_lib.env import repo_root, results_dir, set_offline
 from dgtrs_lib.io import atomic_write_text, hardware, now
 from dgtrs_lib.profiles import get_profile, resolve_profile
+from dgtrs_lib.publishing.kernel import ipc_kernel_manager_class
+from dgtrs_lib.publishing.progress import PROGRESS_ENV, CellProgress, fmt_duration, previous_durations
 from dgtrs_lib.publishing.toc import RunnerError, select, toc_notebooks
 
 TIMES_CSV = "notebook_times.csv"
@@ -121,31 +130,59 @@ def executed_dir(profile: str, build_dir: Path | None = None) -> Path:
 
 
 def execute_notebook(nb_path: Path, out_path: Path, profile: str, *, cwd: Path,
-                     timeout: int | None = None, log_output: bool = False) -> NotebookRun:
-    """Run one notebook with papermill; return its timing (status ``failed`` on an error)."""
+                     timeout: int | None = None, log_output: bool = False,
+                     echo=print, quiet: bool = False) -> NotebookRun:
+    """Run one notebook with papermill; return its timing (status ``failed`` on an error).
+
+    Progress goes to ``echo``: each code cell as it starts and the library's progress bars
+    (``dgtrs_lib.publishing.progress``), unless ``quiet``."""
+    import nbformat
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     started = now()
     t0 = time.perf_counter()
     status, failed_cell, error = "ok", "", ""
-    with PeakMemory() as mem:
-        try:
-            pm.execute_notebook(
-                str(nb_path), str(out_path), parameters={"PROFILE": profile},
-                kernel_name="python3", cwd=str(cwd), progress_bar=False,
-                log_output=log_output, execution_timeout=timeout,
-                request_save_on_cell_execute=True,
-            )
-        except PapermillExecutionError as exc:
-            status = "failed"
-            first = next((ln for ln in (exc.source or "").splitlines() if ln.strip()), "")
-            failed_cell = f"cell {exc.cell_index} (In [{exc.exec_count}]): {first.strip()[:80]}"
-            error = f"{exc.ename}: {exc.evalue}"
-        except Exception as exc:  # cell timeout, kernel died...: name the cell that was running
-            status = "failed"
-            failed_cell = _running_cell(out_path)
-            error = f"{type(exc).__name__}: {exc}"
+    previous = previous_durations(out_path)
+    progress_dir = Path(tempfile.mkdtemp(prefix="dgtrs-progress-"))
+    progress_file = progress_dir / "progress.jsonl"
+    reporter = CellProgress(progress_file=progress_file, previous=previous, echo=echo, quiet=quiet)
+    saved = os.environ.get(PROGRESS_ENV)
+    os.environ[PROGRESS_ENV] = str(progress_file)  # the kernel inherits it: start() routes tqdm there
+    try:
+        nb = nbformat.read(nb_path, as_version=4)
+        # papermill inserts its injected-parameters cell after the "parameters" cell: the hooks
+        # receive the executed notebook's indices, so label cells from that layout.
+        cells = list(nb.cells)
+        tagged = [i for i, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+        if tagged:
+            injected = nbformat.v4.new_code_cell("# Parameters")
+            injected.metadata["tags"] = ["injected-parameters"]
+            cells.insert(tagged[0] + 1, injected)
+        with PeakMemory() as mem, reporter.start(cells):
+            try:
+                pm.execute_notebook(
+                    str(nb_path), str(out_path), parameters={"PROFILE": profile},
+                    kernel_name="python3", cwd=str(cwd), progress_bar=False,
+                    log_output=log_output, execution_timeout=timeout,
+                    request_save_on_cell_execute=True,
+                    kernel_manager_class=ipc_kernel_manager_class(), **reporter.hooks(),
+                )
+            except PapermillExecutionError as exc:
+                status = "failed"
+                first = next((ln for ln in (exc.source or "").splitlines() if ln.strip()), "")
+                failed_cell = f"cell {exc.cell_index} (In [{exc.exec_count}]): {first.strip()[:80]}"
+                error = f"{exc.ename}: {exc.evalue}"
+            except Exception as exc:  # cell timeout, kernel died...: name the cell that was running
+                status = "failed"
+                failed_cell = _running_cell(out_path)
+                error = f"{type(exc).__name__}: {exc}"
+    finally:
+        if saved is None:
+            os.environ.pop(PROGRESS_ENV, None)
+        else:
+            os.environ[PROGRESS_ENV] = saved
+        shutil.rmtree(progress_dir, ignore_errors=True)
     return NotebookRun(notebook=nb_path.stem, profile=profile, status=status,
                        wall_s=round(time.perf_counter() - t0, 1), peak_rss_mb=mem.peak_mb,
                        failed_cell=failed_cell, error=error.strip().splitlines()[0] if error else "",
@@ -193,8 +230,11 @@ def run_notebooks(profile: str = "auto", *, only: list[str] | None = None,
                   root: Path | None = None, build_dir: Path | None = None,
                   notebooks: list[Path] | None = None, timeout: int | None = None,
                   log_output: bool = False, keep_going: bool = False,
-                  echo=print) -> list[NotebookRun]:
+                  echo=print, quiet: bool = False) -> list[NotebookRun]:
     """Execute the TOC's notebooks (or ``notebooks``) in order under one profile.
+
+    ``echo`` receives the progress lines (per notebook, and unless ``quiet`` per cell and per
+    progress bar, see ``dgtrs_lib.publishing.progress``).
 
     Returns the runs; raises ``RunnerError`` naming the notebook and cell at the first failure
     (after writing the CSV and keeping the executed copy), or with ``keep_going`` after running
@@ -210,7 +250,8 @@ def run_notebooks(profile: str = "auto", *, only: list[str] | None = None,
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        return _run(profile, notebooks, only, root, build_dir, timeout, log_output, keep_going, echo)
+        return _run(profile, notebooks, only, root, build_dir, timeout, log_output, keep_going, echo,
+                    quiet)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -219,7 +260,22 @@ def run_notebooks(profile: str = "auto", *, only: list[str] | None = None,
                 os.environ[key] = value
 
 
-def _run(profile, notebooks, only, root, build_dir, timeout, log_output, keep_going, echo):
+def _last_wall_times(csv_path: Path) -> dict[str, float]:
+    """Wall time of each notebook's last successful run, from ``notebook_times.csv``."""
+    if not csv_path.exists():
+        return {}
+    out = {}
+    with csv_path.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            try:
+                if row.get("status") == "ok":
+                    out[row["notebook"]] = float(row["wall_s"])
+            except (KeyError, TypeError, ValueError):
+                continue
+    return out
+
+
+def _run(profile, notebooks, only, root, build_dir, timeout, log_output, keep_going, echo, quiet=False):
     """The loop of ``run_notebooks`` (environment already set)."""
     if notebooks is None:
         notebooks = toc_notebooks(root)
@@ -232,10 +288,15 @@ def _run(profile, notebooks, only, root, build_dir, timeout, log_output, keep_go
     out_dir = executed_dir(profile, build_dir or root / "_build")
     csv_path = out_dir / TIMES_CSV
     runs: list[NotebookRun] = []
+    last = _last_wall_times(csv_path)
     for i, nb in enumerate(nbs, 1):
-        echo(f"[{i}/{len(nbs)}] {nb.name} (profile={profile}) ...")
+        hint = f", last run {fmt_duration(last[nb.stem])}" if nb.stem in last else ""
+        left = [last.get(n.stem) for n in nbs[i - 1:]]
+        if all(t is not None for t in left) and len(left) > 1:
+            hint += f"; about {fmt_duration(sum(left))} left in all"
+        echo(f"[{i}/{len(nbs)}] {nb.name} (profile={profile}{hint}) ...")
         run = execute_notebook(nb, out_dir / nb.name, profile, cwd=root, timeout=timeout,
-                               log_output=log_output)
+                               log_output=log_output, echo=echo, quiet=quiet)
         runs.append(run)
         _write_times(csv_path, runs)
         shutil.copyfile(csv_path, results_dir(profile) / TIMES_CSV)

@@ -13,6 +13,8 @@ the spellings used by results files and the paper onto those names (and the metr
 ``dgtrs_lib.evaluation`` (retrieval, classification, slm)), so paper rows and measured rows line up
 (``dgtrs_lib.publishing.report.compare``). ``ResultsFormatError`` is the error of both files this
 layer reads: the paper numbers here and the results files (``dgtrs_lib.publishing.results_files``).
+
+Taught in: Reproduction report: the paper's public numbers beside ours (notebooks/09-reproduction-report.ipynb)
 """
 from __future__ import annotations
 

@@ -8,6 +8,8 @@ miniature number is never mistaken for a reproduction of a published one; ``to_m
 ``write_csv`` render the tables, ``plot_published_vs_ours`` the figure of notebook 09. Table
 layout follows the ML Reproducibility Challenge report template (``book/references.bib`` key
 ``pineau2021mlrc``).
+
+Taught in: Reproduction report: the paper's public numbers beside ours (notebooks/09-reproduction-report.ipynb)
 """
 from __future__ import annotations
 
@@ -110,31 +112,55 @@ def write_csv(rows: list[dict], path: Path) -> Path:
     return atomic_write_text(Path(path), buf.getvalue())
 
 
+def _wrap(label: str, width: int = 30) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(label, width)) or label
+
+
 def plot_published_vs_ours(paper_rows: list[dict], measured_rows: list[dict]):
-    """Two bar charts: SeLo Rmi and short-text retrieval mR as published (DGTRS in purple,
-    baselines in blue) and as measured here (orange, labelled with dataset and profile)."""
+    """Two bar charts, one above the other at the content column's width: SeLo Rmi and
+    short-text retrieval mR as published (the paper's model, LRSCLIP v1, in purple; baselines in
+    blue) and as measured here (orange: final evaluations, one per dataset and profile, labelled
+    with both). Labels are wrapped to fit; value labels sit inside the axes."""
     import matplotlib.pyplot as plt
 
-    panels = [("semantic_localization", "Rmi", "Rmi on AIR-SLT unless labelled (higher is better)",
-               "Semantic localization"),
+    panels = [("semantic_localization", "Rmi", "Rmi (higher is better)", "Semantic localization"),
               ("short_text_retrieval", "mR", "mR, mean of six recalls in % (higher is better)",
                "Short-text retrieval")]
-    fig, axes = plt.subplots(1, 2, figsize=(14, 5.5))
-    for ax, (task, metric, xlabel, title) in zip(axes, panels):
+    data = []
+    for task, metric, xlabel, title in panels:
         pub = [r for r in paper_rows if r["task"] == task and r["metric"] == metric
                and r["kind"] == "absolute" and r["value"] is not None]
-        mine = [r for r in measured_rows if r["task"] == task and r["metric"] == metric]
-        labels = [f"{r['model']} / {r['dataset']}" for r in pub]
-        labels += [f"ours: {r['model']} / {r['dataset']} ({r['profile']})" for r in mine]
+        mine, seen = [], set()
+        for r in measured_rows:  # final evaluations only (no ablation arm), one per dataset+profile
+            key = (r["dataset"], r["profile"])
+            if (r["task"], r["metric"]) == (task, metric) and not r.get("config") and key not in seen:
+                seen.add(key)
+                mine.append(r)
+        labels = [_wrap(f"{r['model']} / {r['dataset']}") for r in pub]
+        labels += [_wrap(f"ours: {r['dataset']} ({r['profile']})") for r in mine]
         values = [r["value"] for r in pub] + [r["value"] for r in mine]
-        colors = ["tab:purple" if r["model"].startswith("LRSCLIP") else "tab:blue" for r in pub]
-        colors += ["tab:orange"] * len(mine)
-        ax.barh(labels, values, color=colors)
-        for y, v in enumerate(values):
-            ax.text(v, y, f" {v:.4g}", va="center", fontsize=8)
+        colours = ["tab:purple" if r["model"].startswith("LRSCLIP") else "tab:blue" for r in pub]
+        colours += ["tab:orange"] * len(mine)
+        data.append((labels, values, colours, xlabel, title))
+    heights = [max(1.6, 0.42 * max(len(d[0]), 1) + 0.9) for d in data]
+    fig, axes = plt.subplots(2, 1, figsize=(6.7, sum(heights)), layout="constrained",
+                             gridspec_kw={"height_ratios": heights})
+    for ax, (labels, values, colours, xlabel, title) in zip(axes, data):
+        if not values:
+            ax.text(0.5, 0.5, "no published or measured values", ha="center", va="center",
+                    transform=ax.transAxes)
+            ax.set_axis_off()
+            continue
+        y = list(range(len(values)))
+        ax.barh(y, values, color=colours)
+        ax.set_yticks(y, labels, fontsize=10)
+        top = max(values) * 1.18 if max(values) > 0 else 1
+        ax.set_xlim(0, top)
+        for yi, v in zip(y, values):
+            ax.text(v + top * 0.01, yi, f"{v:.4g}", va="center", fontsize=10)
         ax.set_xlabel(xlabel)
-        ax.set_title(f"{title}: paper (purple), baselines (blue), ours (orange)", fontsize=10)
+        ax.set_title(title)
         ax.invert_yaxis()
-        ax.margins(x=0.15)
-    fig.tight_layout()
     return fig

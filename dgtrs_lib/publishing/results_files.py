@@ -15,6 +15,8 @@ deviation over seeds, ``pivot`` one row per run with a column per metric, ``prov
 per results file, and ``read_notebook_times`` the runner's ``notebook_times.csv``: the tables of
 the reproduction report (layout after the ML Reproducibility Challenge report template,
 ``book/references.bib`` key ``pineau2021mlrc``).
+
+Taught in: Reproduction report: the paper's public numbers beside ours (notebooks/09-reproduction-report.ipynb)
 """
 from __future__ import annotations
 

@@ -23,6 +23,8 @@ Steps, in order, each in its own module:
 papermill conventions: nteract/papermill (``parameters`` cell tag, ``PapermillExecutionError``);
 Jupyter Book 1.x options: jupyter-book 1.0.4 ``build -W -n --keep-going`` (``book/references.bib``
 key ``jupyterbook2020``).
+
+Taught in: How to run it (book/how-to-run.md)
 """
 from __future__ import annotations
 
@@ -34,6 +36,11 @@ from dgtrs_lib.errors import RunError, cli_parser, run_cli
 from dgtrs_lib.profiles import resolve_profile
 from dgtrs_lib.publishing.book_build import build_book
 from dgtrs_lib.publishing.execute import TIMES_CSV, executed_dir, run_notebooks
+
+
+def _flush_print(line: str) -> None:
+    """Progress lines reach a pipe (``make book | tee``) as they are printed."""
+    print(line, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +68,8 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("--timeout", type=int, default=None,
                         help="per-cell time limit in seconds (default: smoke 900, cpu 7200, gpu none)")
     parser.add_argument("--log-output", action="store_true", help="stream cell output")
+    parser.add_argument("--quiet", action="store_true",
+                        help="one line per notebook: no per-cell lines and no progress bars")
     args = parser.parse_args(argv)
 
     root = repo_root()
@@ -69,7 +78,8 @@ def _main(argv: list[str]) -> int:
     if not args.skip_exec:
         runs = run_notebooks(profile, only=args.only, root=root, build_dir=build_dir,
                              timeout=args.timeout, log_output=args.log_output,
-                             keep_going=args.keep_going)
+                             keep_going=args.keep_going, quiet=args.quiet,
+                             echo=_flush_print)
         total = sum(r.wall_s for r in runs)
         print(f"executed {len(runs)} notebook(s) in {total:.0f} s; times in "
               f"{executed_dir(profile, build_dir) / TIMES_CSV}")

@@ -8,6 +8,8 @@ lists (``toc_notebooks``, narrowed by ``--only`` with ``select``), the book buil
 the browser check opens every entry (``toc_entries``). ``RunnerError`` is the one error of the book
 machinery (TOC, notebook execution, book build); it is defined here, at the bottom of the
 publishing chain ``toc`` < ``execute`` < ``book_build`` < ``runner``, so every module can raise it.
+
+Taught in: How to run it (book/how-to-run.md)
 """
 from __future__ import annotations
 

@@ -16,6 +16,8 @@ loss by gradient caching (Gao et al. 2021, GradCache; ``dgtrs_lib.training.gradc
 loss and gradients as one pass over the whole batch. ``accum_steps`` is different: each
 accumulated micro-step is its own contrastive problem (more pairs per update, not more negatives).
 ``batch_size="auto"`` lets ``dgtrs_lib.training.plan`` pick the sub-batch from the device memory.
+
+Taught in: Dual-granularity curriculum training (notebooks/03-curriculum-training.ipynb)
 """
 from __future__ import annotations
 

@@ -35,6 +35,8 @@ description: it is a curriculum (short-text supervision first, long text phased 
 balances (neither loss is ever switched off at the end, unlike ``linear``/``long_only``), and
 it is smooth (no loss spike as with ``two_stage``). This is an inference, NOT the paper's
 formula; the ablation notebook compares it with the others.
+
+Taught in: Dual-granularity curriculum training (notebooks/03-curriculum-training.ipynb)
 """
 from __future__ import annotations
 

@@ -12,6 +12,8 @@ the contrastive loss.
   ``model/model_longclip.py`` gathers with gradient too since its DDP fix (README, 2024-05-21);
   DGTRS as released gathers without gradient (``gather_with_grad=False`` here, where open_clip
   re-inserts the local tensor).
+
+Taught in: Dual-granularity curriculum training (notebooks/03-curriculum-training.ipynb)
 """
 from __future__ import annotations
 

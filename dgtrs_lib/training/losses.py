@@ -23,6 +23,8 @@ DGTRS as released deviates in one more point: its gather carries NO gradient at 
 the local slot). We keep the gradient gather (Long-CLIP's DDP fix) by default; with
 ``gather_with_grad=False`` the gradient-free gather re-inserts the local tensor (open_clip
 behaviour), which gives the same loss value and a close gradient.
+
+Taught in: Dual-granularity curriculum training (notebooks/03-curriculum-training.ipynb)
 """
 from __future__ import annotations
 

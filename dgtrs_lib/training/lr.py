@@ -4,6 +4,8 @@
 Linear warm-up ``base * (step + 1) / warmup`` for the first ``warmup`` steps, then a half cosine
 from ``base`` down to 0 at ``total``. The trainer sets it on every parameter group before each
 optimizer step.
+
+Taught in: Dual-granularity curriculum training (notebooks/03-curriculum-training.ipynb)
 """
 from __future__ import annotations
 

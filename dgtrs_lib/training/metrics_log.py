@@ -13,6 +13,8 @@ warm-up/cosine learning rate (``zhang2024longclip``).
 The figure lives here, beside the reader, because it knows the record's fields and nothing about
 the book: a change of the log's fields is one module, and the training layer stays usable without
 the publishing layer.
+
+Taught in: Dual-granularity curriculum training (notebooks/03-curriculum-training.ipynb)
 """
 from __future__ import annotations
 

@@ -45,6 +45,8 @@ This module is the loop and its resume state; the pieces it puts together live b
   reads its environment; gloo on CPU, nccl on GPU); the model is wrapped in DDP, negatives are
   gathered with gradient, and the averaged gradient equals the one-process gradient of the same
   global batch.
+
+Taught in: Dual-granularity curriculum training (notebooks/03-curriculum-training.ipynb)
 """
 from __future__ import annotations
 

@@ -37,6 +37,8 @@ Modules, in the order a sample is made:
 
 The names below are re-exported, so ``from dgtrs_lib.data import syndg; syndg.load_syndg(...)``
 works without knowing the module.
+
+Taught in: Dataset inspection: dual-granularity captions, real Sentinel-2 imagery and SeLo scenes (notebooks/01-dataset-inspection.ipynb)
 """
 from __future__ import annotations
 

@@ -10,6 +10,8 @@
   arXiv:2503.19311, sections 1 and 3).
 
 Design: :mod:`dgtrs_lib.data.syndg`.
+
+Taught in: Dataset inspection: dual-granularity captions, real Sentinel-2 imagery and SeLo scenes (notebooks/01-dataset-inspection.ipynb)
 """
 from __future__ import annotations
 

@@ -8,6 +8,8 @@
   retrieval (Karpathy) views of a split.
 
 Design: :mod:`dgtrs_lib.data.syndg`.
+
+Taught in: Dataset inspection: dual-granularity captions, real Sentinel-2 imagery and SeLo scenes (notebooks/01-dataset-inspection.ipynb)
 """
 from __future__ import annotations
 

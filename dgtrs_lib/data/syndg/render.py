@@ -10,6 +10,8 @@
 
 Every random draw comes from the generator passed in, in a fixed order: the output is a pure
 function of the caller's seed. Design: :mod:`dgtrs_lib.data.syndg`.
+
+Taught in: Dataset inspection: dual-granularity captions, real Sentinel-2 imagery and SeLo scenes (notebooks/01-dataset-inspection.ipynb)
 """
 from __future__ import annotations
 

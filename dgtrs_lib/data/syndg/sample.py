@@ -6,6 +6,8 @@ colours and grid cells, and the class layout), the image (:func:`render_sample`:
 placement, drawing; it records what was really placed and the pairwise relations), then the
 captions (:func:`dgtrs_lib.data.syndg.captions.write_captions`). ``meta`` holds the ground truth as
 JSON. Design: :mod:`dgtrs_lib.data.syndg`.
+
+Taught in: Dataset inspection: dual-granularity captions, real Sentinel-2 imagery and SeLo scenes (notebooks/01-dataset-inspection.ipynb)
 """
 from __future__ import annotations
 

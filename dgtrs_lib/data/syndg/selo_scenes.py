@@ -7,6 +7,8 @@ phrases such as "three red storage tanks" (polygon: the group's box; colours are
 scene). :func:`write_syndg_selo` writes the scenes as ``root/imgs/N.jpg`` +
 ``root/annotations/anno.json``, the layout of AIR-SLT (Yuan et al., 2022), read back by
 :func:`dgtrs_lib.data.airslt.load_airslt`. Design: :mod:`dgtrs_lib.data.syndg`.
+
+Taught in: Dataset inspection: dual-granularity captions, real Sentinel-2 imagery and SeLo scenes (notebooks/01-dataset-inspection.ipynb)
 """
 from __future__ import annotations
 

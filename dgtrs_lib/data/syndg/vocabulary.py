@@ -7,6 +7,8 @@ a 3x3 grid of positions, and the synonyms the long descriptions draw from. Also 
 ``VERSION`` (part of the cache key and of every sample's ``meta``), the 64 px image size and the
 per-split seed ids. See :mod:`dgtrs_lib.data.syndg` for the design (a stand-in for DGTRSD,
 arXiv:2503.19311, section 3).
+
+Taught in: Dataset inspection: dual-granularity captions, real Sentinel-2 imagery and SeLo scenes (notebooks/01-dataset-inspection.ipynb)
 """
 from __future__ import annotations
 

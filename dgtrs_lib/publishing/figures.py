@@ -1,0 +1,204 @@
+"""The book's explanatory figures, drawn for the page's content column (6.7 in, fonts >= 10 pt).
+
+* ``kps_mapping`` -- which row of the stretched positional table each source row lands on
+  (chapter 02). The mapping is *measured* from ``dgtrs_lib.model.kps`` itself: stretching a table
+  whose row ``p`` holds the number ``p`` gives, on every new row, the (fractional) source position
+  it interpolates, so the schematic cannot drift from the code.
+* ``training_curves`` -- losses, curriculum weights, logit scale and learning rate of a run's
+  ``metrics.jsonl`` (chapter 03); a loss spike is clipped at a robust upper limit and marked,
+  so it no longer flattens the rest of the curve.
+* ``forest_plot`` -- the paired differences of a study's contrasts (chapter 08): one row per
+  contrast and one panel per metric, mean and seed range, coloured by verdict. It reads the
+  contrast rows generically (``claim``, ``better``, ``worse``, ``metric``, ``mean_diff``,
+  ``min_diff``, ``max_diff``, ``verdict``), so a redesigned study plots without changes.
+
+Taught in: The long-text encoder: from 77 to 248 tokens with KPS (notebooks/02-long-text-encoder.ipynb)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+CONTENT_WIDTH_IN = 6.7
+VERDICT_COLOURS = {"holds": "tab:green", "mixed": "tab:orange", "does not hold": "tab:red"}
+
+
+# --------------------------------------------------------------------------------------------
+# KPS row mapping (chapter 02)
+# --------------------------------------------------------------------------------------------
+
+def kps_source_positions(length: int, keep: int, ratio: int):
+    """For each row of the KPS-stretched table, the source position it is made of (an integer:
+    a copied row; a fraction: interpolated between two rows; beyond ``length - 1``:
+    extrapolated), computed by ``dgtrs_lib.model.kps.stretch_positional_embedding``."""
+    import torch
+
+    from dgtrs_lib.model.kps import stretch_positional_embedding
+
+    table = torch.arange(length, dtype=torch.float64)[:, None]
+    return stretch_positional_embedding(table, keep=keep, ratio=ratio)[:, 0].numpy()
+
+
+def kps_mapping(length: int = 12, keep: int = 4, ratio: int = 3):
+    """Schematic of KPS: source rows (top) and the rows of the stretched table (bottom)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    src = kps_source_positions(length, keep, ratio)
+    n = len(src)
+    fig, ax = plt.subplots(figsize=(CONTENT_WIDTH_IN, 2.9))
+    w = 1.0
+    scale = (n - 1) / max(length - 1, 1)  # spread the source row across the target width
+    colours = {"kept": "tab:blue", "copied": "tab:green", "interpolated": "0.82",
+               "extrapolated": "tab:orange"}
+    for p in range(length):
+        x = p * scale
+        kind = "kept" if p < keep else "copied"
+        ax.add_patch(Rectangle((x - w / 2, 1.6), w, 0.5, color=colours[kind], ec="k", lw=0.5))
+        if length <= 16:
+            ax.text(x, 1.85, str(p), ha="center", va="center", fontsize=10,
+                    color="white" if kind != "interpolated" else "k")
+    for j, s in enumerate(src):
+        whole = abs(s - round(s)) < 1e-9
+        if s > length - 1 + 1e-9:
+            kind = "extrapolated"
+        elif whole and round(s) < keep:
+            kind = "kept"
+        elif whole:
+            kind = "copied"
+        else:
+            kind = "interpolated"
+        ax.add_patch(Rectangle((j - w / 2, 0), w, 0.5, color=colours[kind], ec="k", lw=0.5))
+        if kind in ("kept", "copied"):
+            ax.plot([round(s) * scale, j], [1.6, 0.5], color=colours[kind], lw=1)
+    ax.set_xlim(-1, n)
+    ax.set_ylim(-0.5, 2.5)
+    ax.axis("off")
+    handles = [Rectangle((0, 0), 1, 1, color=c, ec="k", lw=0.5) for c in colours.values()]
+    labels = [f"first keep = {keep} rows, copied", "later rows, copied every ratio-th row",
+              "interpolated between two copied rows", "extrapolated (last ratio - 1 rows)"]
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2,
+              frameon=False)
+    ax.text(-1, 2.3, f"source table: L = {length} rows", fontsize=11, va="bottom")
+    ax.text(-1, -0.12, f"stretched table: {n} rows = ratio x L - (ratio - 1) x keep", fontsize=11,
+            va="top")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Training curves (chapter 03)
+# --------------------------------------------------------------------------------------------
+
+def _robust_top(values: np.ndarray, q: float = 98.0, margin: float = 1.15) -> float | None:
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return None
+    return float(np.percentile(finite, q)) * margin
+
+
+def training_curves(records: list[dict], title: str = "", smooth: int = 5):
+    """2 x 2 panels: InfoNCE losses (spikes clipped and marked), curriculum weights, the logit
+    scale ``exp(logit_scale)`` and the learning rate, over the steps of one run."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    steps = np.array([r["step"] for r in records])
+
+    def col(name):
+        return np.array([np.nan if r.get(name) is None else r[name] for r in records], dtype=float)
+
+    def sm(y):
+        if smooth <= 1 or len(y) < smooth:
+            return y
+        out = np.convolve(np.nan_to_num(y), np.ones(smooth) / smooth, mode="same")
+        out[np.isnan(y)] = np.nan
+        return out
+
+    fig, axes = plt.subplots(2, 2, figsize=(CONTENT_WIDTH_IN, 5.2), sharex=True)
+    ax = axes[0, 0]
+    curves = [("loss_long", "$\\mathcal{L}_{long}$", "tab:blue"),
+              ("loss_short", "$\\mathcal{L}_{short}$", "tab:orange"),
+              ("loss", "weighted total", "k")]
+    tops, peaks = [], []
+    for key, label, colour in curves:
+        y = sm(col(key))
+        if np.isfinite(y).any():
+            ax.plot(steps, y, label=label, color=colour, lw=1.4 if key != "loss" else 0.9)
+            tops.append(_robust_top(y))
+            peaks.append((np.nanmax(y), steps[int(np.nanargmax(y))]))
+    top = max([t for t in tops if t is not None], default=None)
+    if top is not None:
+        ax.set_ylim(0, top)
+        clipped = [(v, s) for v, s in peaks if v > top]
+        if clipped:
+            v, s = max(clipped)
+            ax.annotate(f"peak {v:.2f} at step {s} (clipped)", xy=(s, top), xytext=(0.45, 0.93),
+                        textcoords="axes fraction", fontsize=10, ha="left", va="top",
+                        arrowprops=dict(arrowstyle="->", lw=0.8))
+    ax.set(ylabel="InfoNCE loss", title="losses")
+    ax.legend(loc="best")
+    ax = axes[0, 1]
+    ax.plot(steps, col("w_long"), label="$w_{long}$", color="tab:blue")
+    ax.plot(steps, col("w_short"), label="$w_{short}$", color="tab:orange", ls="--")
+    ax.set(ylabel="weight", title="curriculum weights", ylim=(-0.05, 1.1))
+    ax.legend(loc="center right")
+    ax = axes[1, 0]
+    ax.plot(steps, col("logit_scale"), color="tab:purple")
+    ax.set(xlabel="step", ylabel="$e^{logit\\_scale}$", title="logit scale (inverse temperature)")
+    ax = axes[1, 1]
+    ax.plot(steps, col("lr"), color="0.3")
+    ax.set(xlabel="step", ylabel="learning rate", title="learning rate")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0e}" if v else "0"))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Forest plot of a study's contrasts (chapter 08)
+# --------------------------------------------------------------------------------------------
+
+def contrast_label(row: dict) -> str:
+    """Short y label of a contrast: ``'e - f'`` from its ``better``/``worse`` keys, else the claim."""
+    if row.get("better") and row.get("worse"):
+        return f"{row['better']} \u2212 {row['worse']}"
+    return str(row.get("claim", "?"))[:24]
+
+
+def forest_plot(contrasts: list[dict], *, columns: int = 2):
+    """Paired differences (better - worse, per seed) of every contrast: the dot is the mean over
+    seeds, the bar the range from the smallest to the largest seed; one panel per metric."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    metrics = list(dict.fromkeys(r["metric"] for r in contrasts))
+    claims = list(dict.fromkeys(r["claim"] for r in contrasts))
+    rows = -(-len(metrics) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(CONTENT_WIDTH_IN, 1.0 + 0.32 * len(claims) * rows),
+                             squeeze=False, sharey=True)
+    labels = {}
+    for r in contrasts:
+        labels.setdefault(r["claim"], contrast_label(r))
+    for ax, metric in zip(axes.ravel(), metrics):
+        for y, claim in enumerate(claims):
+            row = next((r for r in contrasts if r["metric"] == metric and r["claim"] == claim), None)
+            if row is None:
+                continue
+            colour = VERDICT_COLOURS.get(row.get("verdict"), "0.4")
+            ax.plot([row["min_diff"], row["max_diff"]], [y, y], color=colour, lw=2.2, solid_capstyle="butt")
+            ax.plot(row["mean_diff"], y, "o", color=colour, ms=6, mec="k", mew=0.5)
+        ax.axvline(0, color="k", lw=0.8, ls="--")
+        ax.set_title(metric, fontsize=11)
+        ax.set_yticks(range(len(claims)), [labels[c] for c in claims])
+        ax.set_ylim(len(claims) - 0.5, -0.5)
+        ax.tick_params(axis="x", labelsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+    for ax in axes.ravel()[len(metrics):]:
+        ax.axis("off")
+    handles = [Line2D([0], [0], color=c, lw=2.2, marker="o", mec="k", mew=0.5) for c in VERDICT_COLOURS.values()]
+    fig.legend(handles, list(VERDICT_COLOURS), loc="lower center", ncol=3, frameon=False,
+               bbox_to_anchor=(0.5, 0.0))
+    fig.supxlabel("paired difference, better \u2212 worse (dot: mean over seeds; bar: range)", y=0.045)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
