@@ -28,6 +28,8 @@ error becomes ONE line on stderr, ``error: <where>: <what>; expected <what was e
 its exit code. ``--debug`` (anywhere on the command line) or ``DGTRS_DEBUG=1`` prints the
 traceback as well. ``file_not_found`` words a missing path with the near misses in its folder.
 Importing this module imports nothing outside the standard library.
+
+Taught in: How to run it (book/how-to-run.md)
 """
 from __future__ import annotations
 

@@ -33,6 +33,8 @@ which the contrastive loss and DDP's equal batch sizes need). Counts of skipped 
 samples are in ``stats``; the trainer logs them. Long captions longer than the context are cut as
 :func:`dgtrs_lib.model.tokenizer.tokenize` does, counted instead of warned (a warning per worker
 per sample would flood the log).
+
+Taught in: Dual-granularity curriculum training (notebooks/03-curriculum-training.ipynb)
 """
 from __future__ import annotations
 

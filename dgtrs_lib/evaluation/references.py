@@ -13,6 +13,8 @@ assumes) what a trivial model scores on the same test set, with the same metric 
   frequent class: its top-1 is that class's frequency, its mean per-class recall 1 / C).
 * semantic localization -- ``flat``: the SLM indicators of a constant probability map (no
   localization at all) on each case's polygons, under the same SLM protocol.
+
+Taught in: Long-text cross-modal retrieval (notebooks/04-long-text-retrieval.ipynb)
 """
 from __future__ import annotations
 

@@ -24,6 +24,8 @@ gradients accumulate locally) and the last one -- which also carries the tempera
 so every parameter is reduced -- triggers DDP's all-reduce once. Tested in
 ``tests/test_gradcache.py``: loss and gradients equal the full-batch ones within float tolerance,
 for both granularities, both loss presets and two gloo processes.
+
+Taught in: Dual-granularity curriculum training (notebooks/03-curriculum-training.ipynb)
 """
 from __future__ import annotations
 

@@ -29,6 +29,8 @@ Memory model, per process: ``fixed + sub_batch * per_pair`` with
   more than Korthikanti's 34). ViT-B/16 at 248 + 77 tokens: about 155 MiB per pair in 16-bit.
   ``scripts/gpu_check.sh`` measures the largest sub-batch that really fits on a lent GPU and prints
   it beside this prediction.
+
+Taught in: Dual-granularity curriculum training (notebooks/03-curriculum-training.ipynb)
 """
 from __future__ import annotations
 

@@ -18,6 +18,8 @@ scaler's state for the resume file. ``adamw`` builds AdamW with ``fused=True`` o
 for the whole update; PyTorch ``torch.optim.AdamW`` documentation) and the default implementation
 elsewhere. ``describe()`` is what the trainer prints and writes into the metrics log, the
 checkpoint sidecar and the results file.
+
+Taught in: Dual-granularity curriculum training (notebooks/03-curriculum-training.ipynb)
 """
 from __future__ import annotations
 
