@@ -305,7 +305,8 @@ def main(argv=None):
     results += extra_rows
     out = Path(args.out) if args.out else None
     profile = "gpu" if cuda else "cpu"
-    path = write_results(profile, "bench_train", results,
+    run = "bench_train" if not args.only_extra else ("bench_gradcache" if args.gradcache else "bench_max_sub_batch")
+    path = write_results(profile, run, results,
                          model={"name": model, "precision": precision},
                          protocol={"steps": steps, "warmup": args.warmup, "statistic": "median step time",
                                    "memory": "torch.cuda.max_memory_allocated" if cuda else "process peak RSS (ru_maxrss)",
