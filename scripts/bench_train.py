@@ -307,12 +307,13 @@ def main(argv=None):
     results += extra_rows
     out = Path(args.out) if args.out else None
     profile = "gpu" if cuda else "cpu"
-    doc = results_doc("bench_train", profile, results, device="cuda" if cuda else "cpu",
+    run = "bench_train" if not args.only_extra else ("bench_gradcache" if args.gradcache else "bench_max_sub_batch")
+    doc = results_doc(run, profile, results, device="cuda" if cuda else "cpu",
                       model={"name": model, "precision": precision},
                       protocol={"steps": steps, "warmup": args.warmup, "statistic": "median step time",
                                 "memory": "torch.cuda.max_memory_allocated" if cuda else "process peak RSS (ru_maxrss)",
                                 "note": args.note, "hardware": hw, **extra_protocol})
-    path = write_results(doc, results_dir(profile) / "bench_train.json")
+    path = write_results(doc, results_dir(profile) / f"{run}.json")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(path.read_text())

@@ -383,7 +383,10 @@ class StreamPairs:
 
         ds = self.ds
         if workers * world > ds.num_shards:
-            ds = ds.reshard()  # parquet: one shard per row group instead of per file (others: unchanged)
+            try:
+                ds = ds.reshard()  # parquet: one shard per row group instead of per file
+            except NotImplementedError:  # other formats: fewer busy workers (datasets logs how many)
+                pass
         if self.shuffle_buffer:
             ds = ds.shuffle(seed=seed, buffer_size=self.shuffle_buffer)
         if world > 1:
@@ -460,7 +463,7 @@ class StreamBatches:
                                pairs.source, self.chunk, dict(self.positions), set(self.exhausted))
         self.source = pairs.source
         self.loader = DataLoader(worker, batch_size=None, **settings.loader_kwargs())
-        self._it = iter(self.loader)
+        self._it = iter(self.loader) if n_steps > 0 else iter(())  # a finished run starts no workers
 
     def __iter__(self):
         return self
