@@ -113,8 +113,8 @@ def load_measured(profiles=PROFILES, *, include_reference: bool = True,
             rows = read_results_file(path, origin=origin)
             try:
                 shown = path.relative_to(repo_root()).as_posix()
-            except ValueError:
-                shown = path.as_posix()
+            except ValueError:  # a results folder moved by DGTRS_RESULTS: shown as results/<folder>/<file>
+                shown = (Path("results") / path.relative_to(base)).as_posix()
             if rows is None:
                 measured.skipped.append(shown)
                 continue
