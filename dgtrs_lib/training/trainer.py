@@ -197,10 +197,11 @@ def _setup(cfg: TrainConfig, model: nn.Module, data, device: torch.device, world
 def _describe(setup: dict, amp: Amp) -> str:
     how = (f"gradient caching, sub-batches of {setup['sub_batch']}" if setup["grad_cache"]
            else "one pass per micro-step")
-    return (f"train: precision {setup['precision']} ({amp.describe()['reason']}); contrastive batch "
-            f"{setup['contrastive_batch']} ({setup['world_size']} x {setup['per_process_batch']}, {how}); "
-            f"{setup['optimizer']}; loader workers {setup['num_workers']}"
-            + (f"; torch.compile {setup['compile']}" if setup["compile"] else ""))
+    parts = [f"train: precision {setup['precision']} ({amp.describe()['reason']})",
+             f"contrastive batch {setup['contrastive_batch']} ({setup['world_size']} x {setup['per_process_batch']}, {how})",
+             f"{setup['optimizer']}, loader workers {setup['num_workers']}"
+             + (f", torch.compile {setup['compile']}" if setup["compile"] else "")]
+    return "\n  ".join(parts)  # short lines: they are read on terminals and in the book's content column
 
 
 def _one_run_per_folder(train_fn):
