@@ -49,9 +49,11 @@ class Profile:
     ablation_seeds: tuple = (0,)
     notebook_timeout_s: int | None = None       # per-cell limit when the runner executes a notebook
     gpu_data: Mapping | None = None             # the gpu profile's training set (DGTRS_GPU_DATA overrides)
+    prior_sizes: Mapping[str, int] | None = None  # the prior's pre-training corpus (train / validation); None: not trained here
+    curve_every: int | None = None              # stage 1: held-out alt-text retrieval every N steps (the plateau curve)
 
     def __post_init__(self):
-        for name in ("syndg_sizes", "stage1", "stage2", "gpu_data"):
+        for name in ("syndg_sizes", "stage1", "stage2", "gpu_data", "prior_sizes"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
     # -- derived from the model configuration (one place: dgtrs_lib.model.configs)
@@ -85,7 +87,8 @@ class Profile:
 _TABLE = {
     "smoke": Profile(
         name="smoke", model="tiny",
-        syndg_sizes={"train": 256, "validation": 64, "test": 128}, selo_scenes=1, selo_size=320,
+        syndg_sizes={"train": 256, "validation": 64, "test": 128}, selo_scenes=2, selo_size=320,
+        prior_sizes={"train": 512, "validation": 128}, curve_every=3,
         stage1=dict(steps=6, batch_size=32, lr=5e-4, warmup_steps=2, weight_decay=0.1),
         stage2=dict(steps=6, batch_size=32, lr=1e-4, warmup_steps=2),
         heldout_limit=64, eval_limit=256,
@@ -94,10 +97,12 @@ _TABLE = {
     ),
     "cpu": Profile(
         name="cpu", model="tiny",
-        syndg_sizes={"train": 6000, "validation": 500, "test": 1000}, selo_scenes=4, selo_size=384,
-        # 150 steps: the short-caption loss reaches its class-level floor (about ln 13: short captions
-        # are class-level) by step ~50 of 450 in the first measured run; longer buys nothing.
-        stage1=dict(steps=150, batch_size=128, lr=5e-4, warmup_steps=15, weight_decay=0.1),
+        syndg_sizes={"train": 6000, "validation": 500, "test": 1000}, selo_scenes=20, selo_size=384,
+        # stage 1 = the miniature "OpenAI CLIP": trained on its own alt-text corpus (SynDG-RS v2
+        # load_prior) until held-out alt-text retrieval plateaus; the curve is written every
+        # curve_every steps (artifacts/cpu/pipeline/stage1-s0/curve.json, shown in notebook 02).
+        prior_sizes={"train": 24000, "validation": 2000}, curve_every=100,
+        stage1=dict(steps=1500, batch_size=128, lr=5e-4, warmup_steps=100, weight_decay=0.1),
         # 400 steps x 64 pairs = about 4 epochs of SynDG-RS train: the fine image detail that long
         # descriptions name is learned here, not in stage 1 (160 steps gave long R@1 3.2 %).
         stage2=dict(steps=400, batch_size=64, lr=1e-4, warmup_steps=40),

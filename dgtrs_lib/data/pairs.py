@@ -4,7 +4,8 @@
 trimmed to its longest caption (:func:`trim_padding`, dynamic padding: a short caption does not
 pay for 248 positions). :func:`load_pairs` builds the pairs of a profile's split:
 
-* every other profile (``smoke``, ``cpu``) -- the embedded SynDG-RS split (:func:`dgtrs_lib.data.syndg.load_syndg`),
+* every other profile (``smoke``, ``cpu``) -- the embedded SynDG-RS split (:func:`dgtrs_lib.data.syndg.load_syndg`;
+  ``prior`` / ``prior_validation``: the prior's alt-text corpus, :func:`dgtrs_lib.data.syndg.load_prior`),
   every image pre-processed once and held in memory (cached per profile, split and image size);
 * ``gpu`` -- the real dual-granularity set of ``get_profile("gpu").gpu_data`` (overridden by
   ``DGTRS_GPU_DATA``: a source, or a JSON object with ``source`` and optionally ``long_column``,
@@ -36,12 +37,13 @@ from typing import Callable
 import torch
 
 from dgtrs_lib.data.loader import BatchOrder, HubPairs, PairDecoder, StreamPairs, trim_padding
-from dgtrs_lib.data.syndg import load_syndg
+from dgtrs_lib.data.syndg import load_prior, load_syndg
 from dgtrs_lib.model.tokenizer import tokenize
 from dgtrs_lib.model.transforms import make_preprocess
 from dgtrs_lib.profiles import get_profile
 
 log = logging.getLogger(__name__)
+PRIOR_PAIR_SPLITS = {"prior": "train", "prior_validation": "validation"}  # load_pairs split -> load_prior split
 
 
 __all__ = ["BatchOrder", "PairData", "load_pairs", "trim_padding"]
@@ -103,7 +105,11 @@ def _images_tensor(ds, preprocess) -> torch.Tensor:
 
 @lru_cache(maxsize=8)
 def _syndg_split(profile: str, split: str, image_size: int):
-    ds = load_syndg(profile)[split]
+    """A fine-tuning split of SynDG-RS, or the prior's corpus (``prior`` / ``prior_validation``)."""
+    if split in PRIOR_PAIR_SPLITS:
+        ds = load_prior(profile)[PRIOR_PAIR_SPLITS[split]]
+    else:
+        ds = load_syndg(profile)[split]
     return _images_tensor(ds, make_preprocess(image_size)), list(ds["long_caption"]), list(ds["short_caption"])
 
 

@@ -81,25 +81,55 @@ def fact_token_positions(long_caption: str, meta: str) -> list[int | None]:
     return out
 
 
-def syndg_report(dd, profile: str, generation_s: float | None = None, write: bool = True) -> dict:
+def distinct_stats(caption_lists) -> dict:
+    """For captions grouped per image: ``per_image_distinct`` (fraction of images whose captions
+    are all different) and ``shared_with_other_image`` (fraction of captions whose exact text also
+    describes another image)."""
+    owners: dict[str, set] = {}
+    for i, caps in enumerate(caption_lists):
+        for c in caps:
+            owners.setdefault(c, set()).add(i)
+    n_caps = sum(len(c) for c in caption_lists)
+    shared = sum(1 for caps in caption_lists for c in caps if len(owners[c]) > 1)
+    return {"per_image_distinct": float(np.mean([len(set(c)) == len(c) for c in caption_lists])),
+            "shared_with_other_image": shared / max(n_caps, 1)}
+
+
+def syndg_report(dd, profile: str, generation_s: float | None = None, write: bool = True, prior=None) -> dict:
     """Dataset facts of a SynDG-RS ``DatasetDict`` as a results document (the book's JSON layout).
 
-    Rows: split sizes, generation time, BPE token-length stats of short and long captions (test
-    split) and where the distinguishing facts sit. Written to
-    ``results_dir(profile)/data-syndg-rs.json`` + ``.csv`` when ``write``.
+    Rows: split sizes, generation time, BPE token-length stats of short (all five per image) and
+    long captions (test split), how unique the short captions are, and where the distinguishing
+    facts sit (median token, fraction beyond the 32-token base context); with ``prior`` (the
+    :func:`~dgtrs_lib.data.syndg.load_prior` corpus) also its sizes, alt-text lengths and
+    uniqueness. Written to ``results_dir(profile)/data-syndg-rs.json`` + ``.csv`` when ``write``.
     """
-    from dgtrs_lib.data.syndg import VERSION
+    from dgtrs_lib.data.syndg import VERSION, short_captions
 
     rows = [{"task": "data", "dataset": "syndg-rs", "metric": f"n_{split}", "value": float(len(dd[split]))}
             for split in dd]
     if generation_s is not None:
         rows.append({"task": "data", "dataset": "syndg-rs", "metric": "generation_s", "value": float(generation_s)})
     test = dd["test"]
-    for r in token_length_table({"short": test["short_caption"], "long": test["long_caption"]}):
+    shorts = [short_captions(m, s) for m, s in zip(test["meta"], test["short_caption"])]
+    lengths = {"short": [c for cs in shorts for c in cs], "long": test["long_caption"]}
+    if prior is not None:
+        lengths["alt"] = prior["validation"]["short_caption"]
+    for r in token_length_table(lengths):
         for k, v in r.items():
             if k not in ("captions", "n"):
-                rows.append({"task": "data", "dataset": "syndg-rs", "metric": f"{r['captions']}_tokens_{k}",
-                             "value": float(v), "n": r["n"]})
+                rows.append({"task": "data", "dataset": "syndg-rs" if r["captions"] != "alt" else "syndg-prior",
+                             "metric": f"{r['captions']}_tokens_{k}", "value": float(v), "n": r["n"]})
+    for k, v in distinct_stats(shorts).items():
+        rows.append({"task": "data", "dataset": "syndg-rs", "metric": f"short_{k}", "value": v, "n": len(shorts)})
+    rows.append({"task": "data", "dataset": "syndg-rs", "metric": "short_per_image", "value": float(np.mean([len(c) for c in shorts]))})
+    rows.append({"task": "data", "dataset": "syndg-rs", "metric": "long_shared_with_other_image",
+                 "value": distinct_stats([[c] for c in test["long_caption"]])["shared_with_other_image"]})
+    if prior is not None:
+        for split in prior:
+            rows.append({"task": "data", "dataset": "syndg-prior", "metric": f"n_{split}", "value": float(len(prior[split]))})
+        rows.append({"task": "data", "dataset": "syndg-prior", "metric": "alt_shared_with_other_image",
+                     "value": distinct_stats([[c] for c in prior["validation"]["short_caption"]])["shared_with_other_image"]})
     pos = [p for lc, m in zip(test["long_caption"], test["meta"]) for p in fact_token_positions(lc, m) if p is not None]
     rows.append({"task": "data", "dataset": "syndg-rs", "metric": "fact_token_median", "value": float(np.median(pos))})
     rows.append({"task": "data", "dataset": "syndg-rs", "metric": "frac_facts_beyond_32",

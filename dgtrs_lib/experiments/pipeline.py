@@ -37,7 +37,10 @@ import sys
 import time
 import warnings
 
+from pathlib import Path
+
 import torch
+from safetensors.torch import save_file
 
 from dgtrs_lib.data.pairs import load_pairs
 from dgtrs_lib.env import pipeline_checkpoint, pipeline_dir, results_dir
@@ -108,15 +111,54 @@ def pretrain_stage1(profile=None, seed: int = 0, *, steps: int | None = None, de
         return record_of(out / FINAL_FILE, "stage1", prof.name)
     torch.manual_seed(seed)
     model = create_model(prof.model)
-    data = load_pairs(prof.name, "train", model.context_length, model.image_size, short_only=True)
+    data = load_pairs(prof.name, "prior", model.context_length, model.image_size, short_only=True)
     cfg = _config(prof.stage1, steps=steps, schedule="short_only", seed=seed, init_logit_scale=math.log(1 / 0.07))
-    meta = {"stage": "stage1", "profile": prof.name, "seed": seed}
-    res = train(model, data, cfg, out, device=_train_device(prof, device), save_metadata=meta)
+    meta = {"stage": "stage1", "profile": prof.name, "seed": seed, "corpus": "syndg-prior"}
+    if _is_rank0():  # the initial positional table: how far each row moves is the effective-length measurement
+        out.mkdir(parents=True, exist_ok=True)
+        save_file({"positional_embedding": model.positional_embedding.detach().clone()}, str(out / INIT_POS_FILE))
+    callback = _curve_callback(model, prof, out, cfg.steps) if prof.curve_every and _is_rank0() else None
+    res = train(model, data, cfg, out, device=_train_device(prof, device), save_metadata=meta, callback=callback)
     record = RunRecord.of_checkpoint("stage1", prof.name, res.final, config={**meta, "steps": cfg.steps},
                                      times={"train_wall_s": round(res.wall_s, 1)}, model=model)
     if _is_rank0():
         write_record(record)
     return record
+
+
+INIT_POS_FILE = "init_positional.safetensors"
+CURVE_FILE = "curve.jsonl"
+
+
+def _curve_callback(model, prof, out, total_steps: int):
+    """Every ``prof.curve_every`` steps (and at the last one): held-out alt-text retrieval of the
+    prior (``prior_validation``, one caption per image) appended to ``out/curve.jsonl`` -- the
+    curve that shows stage 1 has plateaued."""
+    from dgtrs_lib.io import append_jsonl
+
+    pairs = load_pairs(prof.name, "prior_validation", model.context_length, model.image_size, short_only=True)
+
+    def callback(step: int, record: dict) -> None:
+        done = step + 1
+        if done % prof.curve_every and done != total_steps:
+            return
+        was_training = model.training
+        check = heldout_retrieval(model.eval(), pairs)
+        model.train(was_training)
+        append_jsonl(out / CURVE_FILE, {"step": done, "loss": record.get("loss"), "pairs": check["pairs"],
+                                        **{k.replace("short_", ""): v for k, v in check.items() if k.startswith("short_")}})
+
+    return callback
+
+
+def read_curve(stage1) -> list[dict]:
+    """The plateau curve of a stage-1 record or folder (``[]`` when none was written)."""
+    from dgtrs_lib.io import read_jsonl
+
+    folder = stage1.checkpoint.parent if isinstance(stage1, RunRecord) else Path(stage1)
+    path = folder / CURVE_FILE
+    rows = read_jsonl(path) if path.exists() else []
+    return list({r["step"]: r for r in rows}.values())  # a resumed run may repeat a step: the last one wins
 
 
 def load_stage1(stage1):
@@ -177,7 +219,8 @@ def _rows(check: dict, stage: str, seed: int) -> list[dict]:
     for key, value in check.items():
         if key.startswith(("long_", "short_")) and not key.endswith("mR"):
             kind, metric = key.split("_", 1)
-            rows.append({"task": f"retrieval-{kind}", "dataset": "syndg-validation", "metric": metric,
+            dataset = "syndg-prior-validation" if stage.endswith("_prior") else "syndg-validation"
+            rows.append({"task": f"retrieval-{kind}", "dataset": dataset, "metric": metric,
                          "value": float(value), "config": {"stage": stage}, "seed": seed})
     return rows
 
@@ -199,6 +242,7 @@ def run_pipeline(profile=None, seed: int = 0, schedule: str = "default", device:
     if _is_rank0():
         base = load_stage1(stage1)
         checks["stage1"] = retrieval_check(base, prof, device=eval_device)
+        checks["stage1_prior"] = retrieval_check(base, prof, split="prior_validation", device=eval_device)
         spec = prof.stretch
         checks["stretched"] = retrieval_check(stretch_model(base, keep=spec["keep"], ratio=spec["ratio"]), prof,
                                               device=eval_device)

@@ -5,15 +5,22 @@ a long description) is not released and nothing can be downloaded here, so the b
 generator. It is deterministic (every image has its own seeded generator), small enough for a
 CPU, and built so that the paper's two claims can be *measured* on it:
 
-* **Short captions carry class-level semantics only.** A short caption (at most ~15 words,
-  RSICD-like) is drawn from class templates; it never mentions counts, colours or positions, so it
-  cannot tell apart two images of the same class.
-* **Long descriptions carry what tells images of one class apart.** Each image holds 2-3 groups
-  of objects (count 1-6, one of six saturated colours, size small/medium/large, position on a 3x3
-  grid, relations between groups) and a class-specific layout (runway orientation, water side...).
-  The long description (about 65-95 words) states all of it, with shuffled sentence order,
-  several templates and synonyms, so the distinguishing facts sit at varying token positions and
-  mostly *after* the miniature model's 32-token base context (the stand-in for CLIP's 77).
+* **A prior that knows things** (version 2, issue #11). A separate *pre-training corpus*
+  (:func:`load_prior`) stands in for OpenAI CLIP's web alt-texts: 25 classes (the 22 fine-tuning
+  classes and three prior-only ones), some images holding prior-only object types, each with one
+  terse, instance-level, order-sensitive alt-text caption ("3 red boats top left of 2 white
+  warehouses, harbor"), skewed short. What fine-tuning forgets of the prior-only concepts is the
+  knowledge KPS claims to preserve (:func:`syndg_retention`, :func:`prior_retrieval`).
+* **The fine-tuning set: short captions coarse, long descriptions complete.** Each image holds
+  2-3 groups of objects (count 1-6, one of six saturated colours, size small/medium/large,
+  position on a 3x3 grid, relations between groups) and a class-specific layout. Its five short
+  captions (RSICD-like) name the class and one or two groups with vague quantities; its long
+  description (about 65-95 words) states all of it, with shuffled sentence order, several
+  templates and synonyms, so the distinguishing facts are spread over the whole length, much of
+  it beyond the miniature's 32-token base context (the stand-in for CLIP's 77). The measured
+  fractions are in the data report (``dgtrs_lib.data.stats``), not asserted here.
+* **Classes that can be confused**: 22 fine-tuning classes in seven groups sharing backgrounds
+  and objects (``CLASS_GROUPS``), and a distribution-shifted test view (:func:`shift_image`).
 
 Images are 64x64 RGB, top-down, "aerial style": a textured class background (grass, water,
 asphalt, fields...) with objects drawn as filled shapes 3-12 px wide of exact palette colours and
@@ -42,29 +49,48 @@ Taught in: Dataset inspection: dual-granularity captions, real Sentinel-2 imager
 """
 from __future__ import annotations
 
-from dgtrs_lib.data.syndg.captions import CLASS_PHRASES, FILLERS, OPENERS, SHORT_TEMPLATES, write_captions
+from dgtrs_lib.data.syndg.captions import (
+                                          CLASS_PHRASES,
+                                          FILLERS,
+                                          N_SHORT,
+                                          OPENERS,
+                                          write_alt_text,
+                                          write_long,
+                                          write_short_captions,
+)
 from dgtrs_lib.data.syndg.dataset import (
+                                          SHIFTS,
                                           cache_key,
                                           generate_split,
                                           generate_syndg,
+                                          load_prior,
                                           load_syndg,
+                                          prior_retrieval,
+                                          shift_image,
+                                          short_captions,
                                           syndg_classification,
+                                          syndg_retention,
                                           syndg_retrieval,
 )
 from dgtrs_lib.data.syndg.render import class_layout, draw_objects, place_group, render_background
-from dgtrs_lib.data.syndg.sample import generate_sample, render_sample, sample_ground_truth
-from dgtrs_lib.data.syndg.selo_scenes import SELO_QUERIES, SeloScene, compose_selo_scene, write_syndg_selo
+from dgtrs_lib.data.syndg.sample import PRIOR_SPLITS, generate_sample, render_sample, sample_ground_truth
+from dgtrs_lib.data.syndg.selo_scenes import QUERY_TYPES, SELO_QUERIES, SeloScene, compose_selo_scene, write_syndg_selo
 from dgtrs_lib.data.syndg.vocabulary import (
+                                          ALL_CLASSES,
+                                          CLASS_GROUPS,
                                           CLASS_OBJECTS,
                                           CLASSES,
                                           COLOUR_WORDS,
                                           IMAGE_SIZE,
+                                          LAND_COVER_WORDS,
                                           MAX_COUNT,
                                           NUMBER_WORDS,
                                           OBJECT_TYPES,
                                           PALETTE,
                                           POSITION_WORDS,
                                           POSITIONS,
+                                          PRIOR_ONLY_CLASSES,
+                                          PRIOR_ONLY_OBJECTS,
                                           SHADOW,
                                           SIZE_NOUNS,
                                           SIZE_WORDS,
@@ -74,9 +100,12 @@ from dgtrs_lib.data.syndg.vocabulary import (
                                           VERSION,
 )
 
-__all__ = ["CLASSES", "CLASS_OBJECTS", "CLASS_PHRASES", "COLOUR_WORDS", "FILLERS", "IMAGE_SIZE", "MAX_COUNT",
-           "NUMBER_WORDS", "OBJECT_TYPES", "OPENERS", "PALETTE", "POSITIONS", "POSITION_WORDS", "SELO_QUERIES",
-           "SHADOW", "SHORT_TEMPLATES", "SIZES", "SIZE_NOUNS", "SIZE_WORDS", "SPLITS", "SPLIT_IDS", "SeloScene",
-           "VERSION", "cache_key", "class_layout", "compose_selo_scene", "draw_objects", "generate_sample",
-           "generate_split", "generate_syndg", "load_syndg", "place_group", "render_background", "render_sample",
-           "sample_ground_truth", "syndg_classification", "syndg_retrieval", "write_captions", "write_syndg_selo"]
+__all__ = ["ALL_CLASSES", "CLASSES", "CLASS_GROUPS", "CLASS_OBJECTS", "CLASS_PHRASES", "COLOUR_WORDS", "FILLERS",
+           "IMAGE_SIZE", "LAND_COVER_WORDS", "MAX_COUNT", "NUMBER_WORDS", "N_SHORT", "OBJECT_TYPES", "OPENERS",
+           "PALETTE", "POSITIONS", "POSITION_WORDS", "PRIOR_ONLY_CLASSES", "PRIOR_ONLY_OBJECTS", "PRIOR_SPLITS",
+           "QUERY_TYPES", "SELO_QUERIES", "SHADOW", "SHIFTS", "SIZES", "SIZE_NOUNS", "SIZE_WORDS", "SPLITS",
+           "SPLIT_IDS", "SeloScene", "VERSION", "cache_key", "class_layout", "compose_selo_scene", "draw_objects",
+           "generate_sample", "generate_split", "generate_syndg", "load_prior", "load_syndg", "place_group",
+           "prior_retrieval", "render_background", "render_sample", "sample_ground_truth", "shift_image",
+           "short_captions", "syndg_classification", "syndg_retention", "syndg_retrieval", "write_alt_text",
+           "write_long", "write_short_captions", "write_syndg_selo"]

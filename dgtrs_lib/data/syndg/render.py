@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from dgtrs_lib.data.syndg.vocabulary import CLASSES, IMAGE_SIZE, OBJECT_TYPES, PALETTE, SHADOW
+from dgtrs_lib.data.syndg.vocabulary import ALL_CLASSES, IMAGE_SIZE, OBJECT_TYPES, PALETTE, SHADOW
 
 
 def _smooth_noise(rng, h, w, cell=8):
@@ -64,19 +64,41 @@ def class_layout(cls: str, rng) -> dict:
     if cls in ("harbor", "beach"):
         return {"water_side": str(rng.choice(["left", "right", "top", "bottom"])),
                 "water_frac": float(rng.uniform(0.3, 0.45))}
-    if cls == "river":
-        return {"flow": str(rng.choice(["horizontal", "vertical"])), "phase": float(rng.uniform(0, 6.28))}
-    if cls == "farmland":
+    if cls in ("river", "bridge"):
+        return {"flow": str(rng.choice(["horizontal", "vertical"])), "phase": float(rng.uniform(0, 6.28)),
+                "crossing_at": float(rng.uniform(0.3, 0.7))}
+    if cls == "lake":
+        return {"centre": [float(rng.uniform(0.35, 0.65)), float(rng.uniform(0.35, 0.65))],
+                "radius": float(rng.uniform(0.22, 0.34))}
+    if cls in ("farmland", "orchard"):
         return {"stripes": str(rng.choice(["horizontal", "vertical"])), "field_px": int(rng.integers(8, 14))}
-    if cls == "residential area":
-        return {"road_spacing": int(rng.integers(20, 28)), "offset": int(rng.integers(0, 10))}
-    if cls == "parking lot":
+    if cls == "dense residential":
+        return {"road_spacing": int(rng.integers(13, 17)), "offset": int(rng.integers(0, 10))}
+    if cls == "sparse residential":
+        return {"road_spacing": int(rng.integers(28, 36)), "offset": int(rng.integers(0, 10))}
+    if cls in ("parking lot", "railway station", "highway"):
         return {"rows": str(rng.choice(["horizontal", "vertical"]))}
-    if cls == "stadium":
+    if cls in ("stadium", "playground"):
         return {"field": str(rng.choice(["horizontal", "vertical"]))}
-    if cls == "industrial area":
+    if cls in ("industrial area", "commercial area"):
         return {"blocks": int(rng.integers(3, 6))}
-    return {"density": str(rng.choice(["dense", "patchy"]))}  # forest
+    if cls in ("desert", "golf course", "solar farm", "snowfield"):
+        return {"orientation": str(rng.choice(["horizontal", "vertical"]))}
+    if cls == "bare land":
+        return {"patches": int(rng.integers(2, 5))}
+    if cls in ("forest", "sparse forest", "meadow"):
+        return {"density": "dense" if cls == "forest" else "patchy"}
+    raise ValueError(f"unknown SynDG-RS class {cls!r}; expected one of {ALL_CLASSES}")
+
+
+def _water_band(img, rng, h, w, yy, xx, layout, half_width=7.0):
+    """A meandering river band (used by river and bridge); returns the band mask."""
+    horiz = layout["flow"] == "horizontal"
+    along, across = (xx, yy) if horiz else (yy, xx)
+    centre = (h if horiz else w) / 2 + 9 * np.sin(along / 11.0 + layout["phase"])
+    band = np.abs(across - centre) < half_width
+    _paint(img, band, (40, 85, 120), rng, amp=6, grain=3)
+    return band
 
 
 def render_background(cls: str, h: int, w: int, layout: dict, rng) -> np.ndarray:
@@ -108,10 +130,19 @@ def render_background(cls: str, h: int, w: int, layout: dict, rng) -> np.ndarray
             _paint(img, d > (w if side in ("left", "right") else h) - 8, (105, 130, 80), rng)
     elif cls == "river":
         img = _texture(rng, h, w, (100, 140, 72), amp=12)
+        _water_band(img, rng, h, w, yy, xx, layout)
+    elif cls == "bridge":  # a narrower river crossed by a road
+        img = _texture(rng, h, w, (100, 140, 72), amp=12)
+        _water_band(img, rng, h, w, yy, xx, layout, half_width=6.0)
         horiz = layout["flow"] == "horizontal"
-        along, across = (xx, yy) if horiz else (yy, xx)
-        centre = (h if horiz else w) / 2 + 9 * np.sin(along / 11.0 + layout["phase"])
-        _paint(img, np.abs(across - centre) < 7, (40, 85, 120), rng, amp=6, grain=3)
+        c = layout["crossing_at"] * (w if horiz else h)
+        _paint(img, np.abs((xx if horiz else yy) - c) < 4, (110, 108, 104), rng, 3, 2)
+    elif cls == "lake":
+        img = _texture(rng, h, w, (100, 140, 72), amp=12)
+        cy, cx = layout["centre"][0] * h, layout["centre"][1] * w
+        r = layout["radius"] * min(h, w, IMAGE_SIZE * 2)
+        wobble = 0.18 * _smooth_noise(rng, h, w, 16)
+        _paint(img, np.hypot(yy - cy, xx - cx) / r + wobble < 1.0, (38, 80, 122), rng, amp=6, grain=3)
     elif cls == "farmland":
         img = np.zeros((h, w, 3), np.float32)
         coord = yy if layout["stripes"] == "horizontal" else xx
@@ -119,33 +150,84 @@ def render_background(cls: str, h: int, w: int, layout: dict, rng) -> np.ndarray
         band = coord // layout["field_px"]
         for k in range(int(band.max()) + 1):
             _paint(img, band == k, shades[int(rng.integers(len(shades)))], rng, amp=5, grain=4)
-    elif cls == "forest":
-        img = _texture(rng, h, w, (40, 85, 40), amp=18, grain=10, cell=4)
-        if layout["density"] == "patchy":
-            _paint(img, _smooth_noise(rng, h, w, 16) > 0.45, (110, 140, 75), rng)
-    elif cls == "residential area":
+    elif cls == "orchard":  # rows of round tree crowns on light soil
+        img = _texture(rng, h, w, (150, 140, 100), amp=6)
+        along, across = (xx, yy) if layout["stripes"] == "horizontal" else (yy, xx)
+        sp = layout["field_px"] // 2 + 4
+        crowns = ((along % sp) - sp / 2) ** 2 + ((across % sp) - sp / 2) ** 2 < (sp / 3) ** 2
+        _paint(img, crowns, (50, 100, 45), rng, amp=6, grain=4)
+    elif cls in ("forest", "sparse forest"):
+        if cls == "forest":
+            img = _texture(rng, h, w, (40, 85, 40), amp=18, grain=10, cell=4)
+        else:  # light ground with tree clumps
+            img = _texture(rng, h, w, (120, 140, 85), amp=10)
+            _paint(img, _smooth_noise(rng, h, w, 6) > 0.15, (45, 90, 42), rng, amp=14, grain=8)
+    elif cls == "meadow":
+        img = _texture(rng, h, w, (125, 160, 80), amp=9, grain=4, cell=16)
+    elif cls in ("dense residential", "sparse residential"):
         img = _texture(rng, h, w, (130, 150, 105), amp=10)
         s, o = layout["road_spacing"], layout["offset"]
         _paint(img, ((yy + o) % s < 3) | ((xx + o) % s < 3), (105, 105, 105), rng, 4, 3)
-    elif cls == "industrial area":
-        img = _texture(rng, h, w, (140, 138, 132), amp=8)
+        if cls == "dense residential":  # roofs fill the blocks
+            _paint(img, ((yy + o) % s > 5) & ((xx + o) % s > 5) & ((yy + o) % s < s - 2) & ((xx + o) % s < s - 2),
+                   (150, 110, 95), rng, 5, 4)
+    elif cls in ("industrial area", "commercial area"):
+        base, roof = ((140, 138, 132), (100, 100, 98)) if cls == "industrial area" else ((120, 118, 125), (165, 150, 130))
+        img = _texture(rng, h, w, base, amp=8)
         for _ in range(layout["blocks"] * max(1, (h * w) // 4096)):
             y0, x0 = int(rng.integers(0, h)), int(rng.integers(0, w))
-            m = (yy >= y0) & (yy < y0 + int(rng.integers(8, 20))) & (xx >= x0) & (xx < x0 + int(rng.integers(8, 20)))
-            _paint(img, m, (100, 100, 98), rng, 4, 3)
+            lo, hi = (8, 20) if cls == "industrial area" else (5, 11)
+            m = (yy >= y0) & (yy < y0 + int(rng.integers(lo, hi))) & (xx >= x0) & (xx < x0 + int(rng.integers(lo, hi)))
+            _paint(img, m, roof, rng, 4, 3)
     elif cls == "parking lot":
         img = _texture(rng, h, w, (80, 80, 84), amp=6, grain=4)
         coord_a, coord_b = (yy, xx) if layout["rows"] == "horizontal" else (xx, yy)
         _paint(img, (coord_a % 16 == 0) | ((coord_b % 8 == 0) & (coord_a % 16 < 5)), (165, 165, 160), rng, 2, 2)
-    elif cls == "stadium":
-        img = _texture(rng, h, w, (125, 125, 120), amp=8)
-        s = min(h, w, IMAGE_SIZE)  # the stadium keeps its 64 px-image size in larger regions
-        ry, rx = (0.30 * s, 0.42 * s) if layout["field"] == "horizontal" else (0.42 * s, 0.30 * s)
+    elif cls == "railway station":  # gravel with many parallel tracks and a platform
+        img = _texture(rng, h, w, (125, 115, 105), amp=6, grain=5)
+        coord = yy if layout["rows"] == "horizontal" else xx
+        _paint(img, (coord % 7 == 0) | (coord % 7 == 3), (70, 62, 58), rng, 2, 2)
+        _paint(img, np.abs(coord - (h if layout["rows"] == "horizontal" else w) / 2) < 3, (160, 155, 150), rng, 2, 2)
+    elif cls == "highway":  # grass with a wide carriageway and a dashed middle line
+        img = _texture(rng, h, w, grass, amp=10)
+        coord, along = (yy, xx) if layout["rows"] == "horizontal" else (xx, yy)
+        mid = (h if layout["rows"] == "horizontal" else w) / 2
+        _paint(img, np.abs(coord - mid) < 12, (75, 75, 80), rng, 3, 2)
+        _paint(img, (np.abs(coord - mid) < 1) & (along % 8 < 4), (175, 175, 170), rng, 2, 2)
+    elif cls in ("stadium", "playground"):
+        s = min(h, w, IMAGE_SIZE)  # the field keeps its 64 px-image size in larger regions
+        if cls == "stadium":
+            img = _texture(rng, h, w, (125, 125, 120), amp=8)
+            ry, rx = (0.30 * s, 0.42 * s) if layout["field"] == "horizontal" else (0.42 * s, 0.30 * s)
+        else:  # a smaller track on grass
+            img = _texture(rng, h, w, grass, amp=10)
+            ry, rx = (0.20 * s, 0.30 * s) if layout["field"] == "horizontal" else (0.30 * s, 0.20 * s)
         r = ((yy - h / 2) / ry) ** 2 + ((xx - w / 2) / rx) ** 2
         _paint(img, r < 1.0, (150, 80, 60), rng, 4, 3)
         _paint(img, r < 0.62, (60, 140, 60), rng, 6, 4)
+    elif cls == "desert":  # sand with dune ripples
+        img = _texture(rng, h, w, (200, 170, 115), amp=8)
+        coord = yy if layout["orientation"] == "horizontal" else xx
+        img += (10 * np.sin(coord / 3.0 + 2 * _smooth_noise(rng, h, w, 16)))[..., None]
+    elif cls == "bare land":  # brown earth with gray patches
+        img = _texture(rng, h, w, (140, 115, 88), amp=12, grain=7)
+        _paint(img, _smooth_noise(rng, h, w, 12) > 0.5, (120, 115, 105), rng, 6, 5)
+    elif cls == "golf course":  # fairways, greens and sand bunkers on rough
+        img = _texture(rng, h, w, (85, 120, 60), amp=8)
+        coord = yy if layout["orientation"] == "horizontal" else xx
+        mid = (h if layout["orientation"] == "horizontal" else w) / 2
+        _paint(img, np.abs(coord - mid + 6 * np.sin((xx + yy) / 13.0)) < 9, (120, 170, 80), rng, 4, 3)
+        for _ in range(max(2, (h * w) // 1400)):
+            cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+            _paint(img, ((yy - cy) / 3.5) ** 2 + ((xx - cx) / 5.0) ** 2 < 1, (215, 200, 150), rng, 3, 2)
+    elif cls == "solar farm":  # rows of dark blue panels on grass
+        img = _texture(rng, h, w, (110, 135, 80), amp=8)
+        coord = yy if layout["orientation"] == "horizontal" else xx
+        _paint(img, coord % 6 < 4, (35, 45, 85), rng, 3, 2)
+    elif cls == "snowfield":  # bluish-white snow with faint drifts (kept > 60 from palette white)
+        img = _texture(rng, h, w, (178, 188, 200), amp=8, grain=3, cell=16)
     else:
-        raise ValueError(f"unknown SynDG-RS class {cls!r}; expected one of {CLASSES}")
+        raise ValueError(f"unknown SynDG-RS class {cls!r}; expected one of {ALL_CLASSES}")
     return _keep_off_palette(np.clip(img, 0, 255).astype(np.uint8))
 
 
@@ -158,6 +240,8 @@ def _shape_wh(shape: str, size_px: int, rng) -> tuple[int, int]:
         return size_px + 1, max(3, (size_px + 1) // 2)
     if shape == "rect":
         return size_px, max(3, int(round(size_px * rng.uniform(0.7, 1.0))))
+    if shape == "heli":
+        return size_px + 2, max(4, size_px // 2 + 1)
     return size_px, size_px
 
 
@@ -169,6 +253,18 @@ def _draw(draw: ImageDraw.ImageDraw, shape: str, box, fill):
         draw.ellipse(box, fill=fill)
     elif shape == "triangle":
         draw.polygon([((x0 + x1) / 2, y0), (x1, y1), (x0, y1)], fill=fill)
+    elif shape == "cross":  # windmill: four blades around a hub
+        cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+        draw.rectangle((cx - 1, y0, cx + 1, y1), fill=fill)
+        draw.rectangle((x0, cy - 1, x1, cy + 1), fill=fill)
+    elif shape == "ell":  # crane: a mast and a long jib
+        t = max(1, (x1 - x0) // 4)
+        draw.rectangle((x0, y0, x0 + t, y1), fill=fill)
+        draw.rectangle((x0, y0, x1, y0 + t), fill=fill)
+    elif shape == "heli":  # helicopter: round cabin and a tail boom
+        r = max(2, (y1 - y0) // 2)
+        draw.ellipse((x0, y0, x0 + 2 * r, y0 + 2 * r), fill=fill)
+        draw.rectangle((x0 + r, y0 + r - 1, x1, y0 + r), fill=fill)
     elif shape == "plane":  # fuselage + wings + tail, one connected blob
         cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
         t = max(1, (x1 - x0) // 5)

@@ -1,10 +1,13 @@
 """One SynDG-RS sample: ground truth -> 64x64 pixels -> captions, from one seeded generator.
 
+Fine-tuning samples get five short captions and a long description; pre-training (prior) samples
+get one alt-text caption (:mod:`dgtrs_lib.data.syndg.captions`).
+
 :func:`generate_sample` seeds ``numpy.random.default_rng([seed, split id, index])`` and draws, in
 this order, the ground truth (:func:`sample_ground_truth`: 2-3 object groups with distinct
 colours and grid cells, and the class layout), the image (:func:`render_sample`: background,
 placement, drawing; it records what was really placed and the pairwise relations), then the
-captions (:func:`dgtrs_lib.data.syndg.captions.write_captions`). ``meta`` holds the ground truth as
+captions. ``meta`` holds the ground truth as
 JSON. Design: :mod:`dgtrs_lib.data.syndg`.
 
 Taught in: Dataset inspection: dual-granularity captions, real Sentinel-2 imagery and SeLo scenes (notebooks/01-dataset-inspection.ipynb)
@@ -15,9 +18,10 @@ import json
 
 import numpy as np
 
-from dgtrs_lib.data.syndg.captions import write_captions
+from dgtrs_lib.data.syndg.captions import write_alt_text, write_long, write_short_captions
 from dgtrs_lib.data.syndg.render import class_layout, draw_objects, place_group, render_background
 from dgtrs_lib.data.syndg.vocabulary import (
+    ALL_CLASSES,
     CLASS_OBJECTS,
     CLASSES,
     IMAGE_SIZE,
@@ -25,6 +29,8 @@ from dgtrs_lib.data.syndg.vocabulary import (
     OBJECT_TYPES,
     PALETTE,
     POSITIONS,
+    PRIOR_OBJECT_CLASSES,
+    PRIOR_ONLY_OBJECTS,
     SIZES,
     SPLIT_IDS,
     VERSION,
@@ -50,8 +56,11 @@ def _relation(a: str, b: str) -> str | None:
     return None
 
 
-def sample_ground_truth(cls: str, rng) -> dict:
-    """Draw the scene's ground truth: layout and 2-3 object groups with distinct colours/cells."""
+def sample_ground_truth(cls: str, rng, prior: bool = False) -> dict:
+    """Draw the scene's ground truth: layout and 2-3 object groups with distinct colours/cells.
+
+    ``prior``: a pre-training image, where one group is a prior-only object type (windmill, crane,
+    helicopter) with probability 0.35 when the class admits one."""
     n_groups = int(rng.choice([2, 3], p=[0.45, 0.55]))
     colours = [str(c) for c in rng.choice(list(PALETTE), size=n_groups, replace=False)]
     cells = [str(p) for p in rng.choice(POSITIONS, size=n_groups, replace=False)]
@@ -62,6 +71,10 @@ def sample_ground_truth(cls: str, rng) -> dict:
                        "rgb": list(PALETTE[colour]), "size": size,
                        "size_px": int(rng.integers(SIZES[size][0], SIZES[size][1] + 1)),
                        "count": int(rng.integers(1, MAX_COUNT[size] + 1)), "position": pos})
+    if prior:
+        allowed = [o for o in PRIOR_ONLY_OBJECTS if cls in PRIOR_OBJECT_CLASSES[o]]
+        if allowed and rng.random() < 0.35:
+            groups[int(rng.integers(len(groups)))]["type"] = str(rng.choice(allowed))
     return {"class": cls, "layout": class_layout(cls, rng), "objects": groups}
 
 
@@ -84,14 +97,33 @@ def render_sample(gt: dict, rng) -> np.ndarray:
     return draw_objects(img, objs)
 
 
+PRIOR_SPLITS = ("prior", "prior_validation")
+
+
 def generate_sample(seed: int, split: str, index: int, cls: str | None = None) -> dict:
-    """One sample as a plain dict (``image`` is a uint8 array); fully determined by the arguments."""
+    """One sample as a plain dict (``image`` is a uint8 array); fully determined by the arguments.
+
+    Fine-tuning splits (``train``, ``validation``, ``test``) cycle over the 22 fine-tuning classes
+    and carry five short captions (``meta["short_captions"]``; ``short_caption`` is the first) and
+    a long description. The pre-training splits (``prior``, ``prior_validation``) cycle over all
+    25 classes (prior-only ones included), may hold prior-only objects, and carry one alt-text
+    caption, stored as both ``short_caption`` and ``long_caption`` (the prior never reads long text)."""
+    if split not in SPLIT_IDS:
+        raise ValueError(f"unknown SynDG-RS split {split!r}; expected one of {sorted(SPLIT_IDS)}")
     rng = np.random.default_rng([seed, SPLIT_IDS[split], index])
-    cls = cls or CLASSES[index % len(CLASSES)]
-    gt = sample_ground_truth(cls, rng)
+    prior = split in PRIOR_SPLITS
+    pool = ALL_CLASSES if prior else CLASSES
+    cls = cls or pool[index % len(pool)]
+    gt = sample_ground_truth(cls, rng, prior=prior)
     img = render_sample(gt, rng)
-    short, long = write_captions(gt, rng)
+    extra = {}
+    if prior:
+        short = long = write_alt_text(gt, rng)
+    else:
+        shorts = write_short_captions(gt, rng)
+        short, long = shorts[0], write_long(gt, rng)
+        extra = {"short_captions": shorts}
     image_id = f"syndg-{split}-{index:06d}"
-    meta = {"source": "syndg-rs", "version": VERSION, "seed": seed, "split": split, "index": index, **gt}
+    meta = {"source": "syndg-rs", "version": VERSION, "seed": seed, "split": split, "index": index, **gt, **extra}
     return {"image_id": image_id, "image": img, "short_caption": short, "long_caption": long,
             "scene": cls, "meta": json.dumps(meta, sort_keys=True)}

@@ -4,7 +4,8 @@
 renderer at the same pixel scale as the 64 px training images, and adds one or two object groups
 per region; its queries are each region's class phrase (polygon: the region) and attribute
 phrases such as "three red storage tanks" (polygon: the group's box; colours are unique in the
-scene). :func:`write_syndg_selo` writes the scenes as ``root/imgs/N.jpg`` +
+scene), one of each per region, so region and attribute queries are balanced and each entry says
+which it is (``query_type``, an extra field beside AIR-SLT's). :func:`write_syndg_selo` writes the scenes as ``root/imgs/N.jpg`` +
 ``root/annotations/anno.json``, the layout of AIR-SLT (Yuan et al., 2022), read back by
 :func:`dgtrs_lib.data.airslt.load_airslt`. Design: :mod:`dgtrs_lib.data.syndg`.
 
@@ -36,11 +37,18 @@ from dgtrs_lib.profiles import get_profile
 
 SELO_QUERIES = {
     "airport": "an airport with a runway", "harbor": "a harbor with piers in the water",
-    "farmland": "farmland with strips of fields", "forest": "a dense green forest",
-    "residential area": "a residential area with roads", "industrial area": "an industrial area",
-    "river": "a winding river", "beach": "a sandy beach by the sea", "parking lot": "a parking lot",
-    "stadium": "a stadium with a running track",
+    "beach": "a sandy beach by the sea", "river": "a winding river", "lake": "a lake surrounded by grass",
+    "bridge": "a bridge over a river", "dense residential": "a dense residential area with many roofs",
+    "sparse residential": "a sparse residential area with lawns", "industrial area": "an industrial area",
+    "commercial area": "a commercial area with small shops", "parking lot": "a parking lot",
+    "railway station": "a railway station with many tracks", "highway": "a highway crossing the grass",
+    "forest": "a dense green forest", "sparse forest": "a sparse forest with open ground",
+    "meadow": "a green meadow", "orchard": "an orchard with rows of trees",
+    "farmland": "farmland with strips of fields", "stadium": "a stadium with a running track",
+    "playground": "a small playground on the grass", "desert": "a sandy desert with dunes",
+    "bare land": "bare brown land",
 }
+QUERY_TYPES = ("region", "attribute")
 
 
 @dataclass
@@ -57,9 +65,11 @@ def _rect(x0, y0, x1, y1):
 def compose_selo_scene(seed: int, index: int, size: int = 320) -> SeloScene:
     """A ``size x size`` scene of 3-4 class regions at the 64 px training images' pixel scale.
 
-    Queries: each region's class phrase (polygon = the region) and, for one object group per
-    region, an attribute phrase such as "three red storage tanks" (polygon = the group's box).
-    Colours are unique in the whole scene so attribute queries are unambiguous.
+    Queries, balanced between the two types (``query_type``): each region's class phrase
+    (``region``; polygon = the region) and, for one object group per region, an attribute phrase
+    such as "three red storage tanks" (``attribute``; polygon = the group's box). Three-region
+    scenes get a second, unqueried group per region as a distractor. Colours are unique in the
+    whole scene so attribute queries are unambiguous.
     """
     rng = np.random.default_rng([seed, SPLIT_IDS["selo"], index])
     half = (size // 2) // 32 * 32
@@ -78,8 +88,10 @@ def compose_selo_scene(seed: int, index: int, size: int = 320) -> SeloScene:
         layout = class_layout(cls, rng)
         img[y0:y1, x0:x1] = render_background(cls, y1 - y0, x1 - x0, layout, rng)
         regions.append({"class": cls, "box": [x0, y0, x1, y1], "layout": layout})
-        cases.append({"caption": SELO_QUERIES[cls], "points": [_rect(x0, y0, x1 - 1, y1 - 1)]})
-        for _ in range(2 if len(boxes) == 3 else 1):
+        cases.append({"caption": SELO_QUERIES[cls], "points": [_rect(x0, y0, x1 - 1, y1 - 1)],
+                      "query_type": "region"})
+        queried = False
+        for _ in range(2 if len(boxes) == 3 else 1):  # one queried group per region (+ one distractor)
             if not colours:
                 break
             colour = colours.pop()
@@ -101,8 +113,10 @@ def compose_selo_scene(seed: int, index: int, size: int = 320) -> SeloScene:
             bx1 = max(b[2] for b in g["boxes"]) + 3
             by1 = max(b[3] for b in g["boxes"]) + 3
             noun = g["type"] if g["count"] == 1 else OBJECT_TYPES[g["type"]][1]
-            cases.append({"caption": f"{NUMBER_WORDS[g['count']][0]} {colour} {noun}",
-                          "points": [_rect(bx0, by0, bx1, by1)]})
+            if not queried:
+                queried = True
+                cases.append({"caption": f"{NUMBER_WORDS[g['count']][0]} {colour} {noun}",
+                              "points": [_rect(bx0, by0, bx1, by1)], "query_type": "attribute"})
     img = draw_objects(img, all_groups)
     return SeloScene(image=img, cases=cases, regions=regions)
 
@@ -111,7 +125,7 @@ def write_syndg_selo(root, profile: str | None = None, *, seed: int = 0, scenes:
                      size: int | None = None) -> Path:
     """Write SeLo scenes in the AIR-SLT layout: ``root/annotations/anno.json`` + ``root/imgs/N.jpg``.
 
-    Returns ``root``. Each ``anno.json`` entry is ``{"caption", "jpg_name", "points"}`` with
+    Returns ``root``. Each ``anno.json`` entry is ``{"caption", "jpg_name", "points", "query_type"}`` with
     ``points`` a list of polygons of ``[x, y]`` pixels (x = column, y = row), as in AIR-SLT.
     """
     prof = get_profile(profile)
@@ -126,6 +140,7 @@ def write_syndg_selo(root, profile: str | None = None, *, seed: int = 0, scenes:
         tmp = root / "imgs" / f".{i}.jpg.tmp"
         Image.fromarray(scene.image).save(tmp, format="JPEG", quality=95)
         os.replace(tmp, root / "imgs" / f"{i}.jpg")
-        anno += [{"caption": c["caption"], "jpg_name": f"{i}.jpg", "points": c["points"]} for c in scene.cases]
+        anno += [{"caption": c["caption"], "jpg_name": f"{i}.jpg", "points": c["points"], "query_type": c["query_type"]}
+                 for c in scene.cases]
     atomic_write_text(root / "annotations" / "anno.json", json.dumps(anno, indent=1))
     return root

@@ -1,24 +1,42 @@
 """SynDG-RS's vocabulary: what a scene can hold and the words the captions use for it.
 
-Ten scene classes (RSICD / AID-like: airport, harbor, farmland...), the object types each class
-holds and their drawn shape, six saturated palette colours (backgrounds are kept away from them,
-so objects can be counted by colour), three sizes in pixels with the largest count each allows,
-a 3x3 grid of positions, and the synonyms the long descriptions draw from. Also the generator's
-``VERSION`` (part of the cache key and of every sample's ``meta``), the 64 px image size and the
-per-split seed ids. See :mod:`dgtrs_lib.data.syndg` for the design (a stand-in for DGTRSD,
-arXiv:2503.19311, section 3).
+Version 2 (issue #11). Twenty-two fine-tuning classes in seven **confusable groups** (the pairs a
+remote-sensing classifier confuses: dense/sparse residential, harbor/beach/river/lake/bridge,
+forest/sparse forest/meadow/orchard/farmland...), and three **prior-only** classes (golf course,
+solar farm, snowfield) plus three **prior-only object types** (windmill, crane, helicopter) that
+occur in the pre-training corpus of the miniature "OpenAI CLIP" and never in fine-tuning, so that
+what fine-tuning forgets can be measured (the knowledge KPS claims to preserve; Long-CLIP, Zhang
+et al. 2024, section 3.1). Object types carry a drawn shape; six saturated palette colours
+(backgrounds are kept away from them, so objects can be counted by colour); three sizes with the
+largest count each allows; a 3x3 grid of positions; synonyms for the long descriptions; and, per
+class, the land-cover words of the Sentinel-2 patch classes ("water", "vegetation", "bare or
+built-up land", "mixed") that the pre-training captions use, so those class names are not foreign
+words to the model. Also the generator's ``VERSION`` (part of the cache key and of every sample's
+``meta``), the 64 px image size and the per-split seed ids. See :mod:`dgtrs_lib.data.syndg` for the
+design (a stand-in for DGTRSD, arXiv:2503.19311, section 3).
 
 Taught in: Dataset inspection: dual-granularity captions, real Sentinel-2 imagery and SeLo scenes (notebooks/01-dataset-inspection.ipynb)
 """
 from __future__ import annotations
 
-VERSION = "1"  # bump when the generator changes: it is part of the cache key
+VERSION = "2"  # bump when the generator changes: it is part of the cache key
 IMAGE_SIZE = 64
 SPLITS = ("train", "validation", "test")
-SPLIT_IDS = {"train": 0, "validation": 1, "test": 2, "selo": 3}
+SPLIT_IDS = {"train": 0, "validation": 1, "test": 2, "selo": 3, "prior": 4, "prior_validation": 5}
 
-CLASSES = ["airport", "harbor", "farmland", "forest", "residential area", "industrial area",
-           "river", "beach", "parking lot", "stadium"]
+# the fine-tuning classes, by confusable group (a group's classes share background and objects)
+CLASS_GROUPS = {
+    "water": ["harbor", "beach", "river", "lake", "bridge"],
+    "residential": ["dense residential", "sparse residential"],
+    "built": ["industrial area", "commercial area", "parking lot"],
+    "transport": ["airport", "railway station", "highway"],
+    "vegetation": ["forest", "sparse forest", "meadow", "orchard", "farmland"],
+    "sports": ["stadium", "playground"],
+    "bare": ["desert", "bare land"],
+}
+CLASSES = [c for group in CLASS_GROUPS.values() for c in group]
+PRIOR_ONLY_CLASSES = ["golf course", "solar farm", "snowfield"]
+ALL_CLASSES = CLASSES + PRIOR_ONLY_CLASSES
 
 # object type -> (shape, plural)
 OBJECT_TYPES = {
@@ -29,19 +47,59 @@ OBJECT_TYPES = {
     "cabin": ("rect", "cabins"), "tent": ("triangle", "tents"), "house": ("rect", "houses"),
     "car": ("car", "cars"), "storage tank": ("circle", "storage tanks"),
     "truck": ("car", "trucks"), "umbrella": ("circle", "umbrellas"), "beach hut": ("rect", "beach huts"),
-    "bus": ("bus", "buses"),
+    "bus": ("bus", "buses"), "pool": ("rect", "pools"), "kiosk": ("triangle", "kiosks"),
+    "wagon": ("bus", "wagons"), "tractor": ("car", "tractors"),
+    # prior-only object types: in pre-training captions and images, never in fine-tuning
+    "windmill": ("cross", "windmills"), "crane": ("ell", "cranes"), "helicopter": ("heli", "helicopters"),
 }
+PRIOR_ONLY_OBJECTS = ["windmill", "crane", "helicopter"]
 CLASS_OBJECTS = {
-    "airport": ["airplane", "hangar", "fuel tank"],
     "harbor": ["boat", "container", "warehouse"],
-    "farmland": ["silo", "barn", "hay bale"],
-    "forest": ["cabin", "tent"],
-    "residential area": ["house", "car"],
-    "industrial area": ["storage tank", "warehouse", "truck"],
-    "river": ["boat", "house"],
     "beach": ["umbrella", "boat", "beach hut"],
+    "river": ["boat", "house"],
+    "lake": ["boat", "cabin"],
+    "bridge": ["car", "truck", "boat"],
+    "dense residential": ["house", "car"],
+    "sparse residential": ["house", "car", "pool"],
+    "industrial area": ["storage tank", "warehouse", "truck"],
+    "commercial area": ["kiosk", "car", "bus"],
     "parking lot": ["car", "bus", "truck"],
+    "airport": ["airplane", "hangar", "fuel tank"],
+    "railway station": ["wagon", "bus"],
+    "highway": ["car", "truck", "bus"],
+    "forest": ["cabin", "tent"],
+    "sparse forest": ["cabin", "tent"],
+    "meadow": ["hay bale", "tent"],
+    "orchard": ["barn", "tractor"],
+    "farmland": ["silo", "barn", "hay bale", "tractor"],
     "stadium": ["bus", "tent", "car"],
+    "playground": ["tent", "car"],
+    "desert": ["tent", "truck"],
+    "bare land": ["truck", "storage tank"],
+    "golf course": ["car", "tent"],
+    "solar farm": ["truck", "barn"],
+    "snowfield": ["cabin", "tent"],
+}
+# where a prior-only object type may appear in a pre-training image
+PRIOR_OBJECT_CLASSES = {
+    "windmill": ["farmland", "meadow", "orchard", "bare land", "desert", "solar farm", "snowfield"],
+    "crane": ["harbor", "industrial area", "commercial area", "railway station", "bare land"],
+    "helicopter": ["airport", "parking lot", "stadium", "highway", "golf course", "snowfield"],
+}
+# Sentinel-2 land-cover words (dgtrs_lib.data.sentinel.PATCH_CLASSES) each class is also called by
+# in pre-training captions
+LAND_COVER_WORDS = {
+    "harbor": ["mixed land and water"], "beach": ["mixed land and water"], "river": ["water", "mixed land cover"],
+    "lake": ["water"], "bridge": ["water", "mixed land and water"],
+    "dense residential": ["built-up land"], "sparse residential": ["built-up land", "mixed land cover"],
+    "industrial area": ["built-up land"], "commercial area": ["built-up land"], "parking lot": ["built-up land"],
+    "airport": ["built-up land", "mixed land cover"], "railway station": ["built-up land"],
+    "highway": ["built-up land", "mixed land cover"],
+    "forest": ["vegetation"], "sparse forest": ["vegetation", "mixed land cover"], "meadow": ["vegetation"],
+    "orchard": ["vegetation"], "farmland": ["vegetation", "mixed land cover"],
+    "stadium": ["built-up land"], "playground": ["mixed land cover"],
+    "desert": ["bare land"], "bare land": ["bare land"],
+    "golf course": ["vegetation"], "solar farm": ["built-up land"], "snowfield": ["bare land"],
 }
 PALETTE = {  # strongly distinct, saturated; backgrounds are kept away from these
     "red": (230, 25, 25), "yellow": (250, 230, 30), "white": (250, 250, 250),
@@ -56,6 +114,9 @@ SIZE_NOUNS = {"small": "small", "medium": "medium", "large": "large"}
 MAX_COUNT = {"small": 6, "medium": 4, "large": 2}
 NUMBER_WORDS = {1: ["one", "a single"], 2: ["two", "a pair of"], 3: ["three"], 4: ["four"],
                 5: ["five"], 6: ["six"]}
+# coarse quantities of the RSICD-like short captions (instance-level but not exact)
+QUANTITY_WORDS = {1: ["a", "one"], 2: ["two", "a couple of"], 3: ["a few", "some"], 4: ["some", "several"],
+                  5: ["several", "many"], 6: ["many", "lots of"]}
 POSITIONS = ["upper left", "top", "upper right", "left", "center", "right",
              "lower left", "bottom", "lower right"]  # row-major 3x3 grid
 POSITION_WORDS = {
@@ -69,4 +130,8 @@ POSITION_WORDS = {
     "bottom": ["along the bottom edge", "in the lower middle", "at the bottom of the image"],
     "lower right": ["in the lower right", "in the bottom right corner", "at the lower right of the image"],
 }
+# the terse position words of alt-text (pre-training captions)
+ALT_POSITIONS = {"upper left": "top left", "top": "top", "upper right": "top right", "left": "left",
+                 "center": "center", "right": "right", "lower left": "bottom left", "bottom": "bottom",
+                 "lower right": "bottom right"}
 SHADOW = 0.55  # shadows are the background darkened to 55 %
