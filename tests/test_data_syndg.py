@@ -62,10 +62,57 @@ def test_schema_and_splits():
     assert len(set(dd["train"]["image_id"]) | set(dd["test"]["image_id"])) == 14
 
 
-def test_classes_balanced_and_enough():
-    assert len(CLASSES) >= 10
-    scenes = [generate_sample(0, "test", i)["scene"] for i in range(30)]
-    assert {s: scenes.count(s) for s in set(scenes)} == {c: 3 for c in CLASSES}
+def test_classes_balanced_enough_and_confusable():
+    assert len(CLASSES) >= 20 and len(set(CLASSES)) == len(CLASSES)
+    assert sorted(sum(syndg.CLASS_GROUPS.values(), [])) == sorted(CLASSES)
+    assert {"dense residential", "sparse residential"} <= set(syndg.CLASS_GROUPS["residential"])
+    assert {"harbor", "beach", "river"} <= set(syndg.CLASS_GROUPS["water"])
+    scenes = [generate_sample(0, "test", i)["scene"] for i in range(2 * len(CLASSES))]
+    assert {s: scenes.count(s) for s in set(scenes)} == {c: 2 for c in CLASSES}
+    # the prior-only classes and objects never occur in fine-tuning
+    assert not set(syndg.PRIOR_ONLY_CLASSES) & set(CLASSES)
+    for c in CLASSES:
+        assert not set(syndg.CLASS_OBJECTS[c]) & set(syndg.PRIOR_ONLY_OBJECTS), c
+
+
+@pytest.fixture(scope="module")
+def prior_samples():
+    return [generate_sample(0, "prior", i) for i in range(3 * N)]
+
+
+def test_prior_corpus_alt_text_is_instance_level_short_and_unique(prior_samples):
+    from dgtrs_lib.model.tokenizer import token_lengths
+
+    alts = [s["short_caption"] for s in prior_samples]
+    assert all(s["long_caption"] == s["short_caption"] for s in prior_samples)
+    assert len(set(alts)) / len(alts) > 0.95
+    lengths = np.asarray(token_lengths(alts))
+    assert np.median(lengths) < 16 and np.percentile(lengths, 95) < 26 and lengths.max() <= 32
+    assert lengths.max() > 22  # a thin tail towards the base context
+    seen_classes = {s["scene"] for s in prior_samples}
+    assert set(syndg.PRIOR_ONLY_CLASSES) <= seen_classes
+    prior_objects = set()
+    for s in prior_samples:
+        meta = json.loads(s["meta"])
+        groups = {g["colour"]: g for g in meta["objects"]}
+        for colour, rgb in PALETTE.items():  # prior-only shapes are one blob each, too
+            assert _blobs(s["image"], rgb) == (groups[colour]["count"] if colour in groups else 0), s["image_id"]
+        # every "<n> <colour> <noun>" stated matches a group of the image
+        for num, colour, noun in re.findall(r"\b(\d|one|two|three|four|five|six) (\w+) ([a-z ]+?)(?= top| bottom| left"
+                                            r"| right| center| above| below| in |,|$)", s["short_caption"]):
+            base = next(c for c, ws in COLOUR_WORDS.items() if colour in ws)
+            g = groups[base]
+            n = int(num) if num.isdigit() else NUMBER_WORDS_INV[num]
+            assert g["count"] == n and noun in (g["type"], OBJECT_TYPES[g["type"]][1]), (s["short_caption"], g)
+        prior_objects |= {g["type"] for g in meta["objects"]} & set(syndg.PRIOR_ONLY_OBJECTS)
+    assert prior_objects == set(syndg.PRIOR_ONLY_OBJECTS)
+    # the Sentinel-2 land-cover words occur in the prior's text
+    text = " ".join(alts)
+    for word in ("water", "vegetation", "bare", "built-up", "mixed"):
+        assert word in text, word
+
+
+NUMBER_WORDS_INV = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
 
 
 def test_counts_and_colours_match_ground_truth_and_pixels(samples):
@@ -113,18 +160,27 @@ def test_background_never_looks_like_an_object(samples):
             assert np.abs(bg.astype(int) - rgb).max(-1).min() > 40
 
 
-def test_short_caption_is_class_level_and_short(samples):
-    by_class = {}
+def test_five_short_captions_coarse_distinct_and_true(samples):
+    all_positions = sum(syndg.POSITION_WORDS.values(), [])
+    shorts = []
     for s in samples:
-        words = s["short_caption"].split()
-        assert 3 <= len(words) <= 15
-        low = s["short_caption"].lower()
-        for w in sum(COLOUR_WORDS.values(), []) + ["one", "two", "three", "four", "five", "six"]:
-            assert not re.search(rf"\b{w}\b", low), (w, low)
-        by_class.setdefault(s["scene"], set()).add(s["short_caption"])
-    # short captions come from a small per-class pool, independent of the image content
-    for cls, caps in by_class.items():
-        assert caps <= {c[0].upper() + c[1:] for c in syndg.SHORT_TEMPLATES[cls]}
+        meta = json.loads(s["meta"])
+        caps = meta["short_captions"]
+        assert len(caps) == syndg.N_SHORT == 5 and len(set(caps)) == 5 and caps[0] == s["short_caption"]
+        colours = {g["colour"] for g in meta["objects"]}
+        for c in caps:
+            low = c.lower()
+            assert 3 <= len(c.split()) <= 20, c
+            assert not any(p in low for p in all_positions), c           # coarse: no grid positions
+            assert not re.search(r"\b[3-6]\b|\bthree|four|five|six\b", low), c  # nor exact counts above two
+            for colour, ws in COLOUR_WORDS.items():                      # a colour named is in the image
+                if any(re.search(rf"\b{w}\b", low) for w in ws):
+                    assert colour in colours, (c, colours)
+            assert s["scene"].split()[-1] in low, c                      # names its scene
+        shorts.append(caps)
+    from dgtrs_lib.data.stats import distinct_stats
+
+    assert distinct_stats(shorts)["shared_with_other_image"] < 0.25
 
 
 def test_long_caption_word_range_and_varied_positions(samples):
@@ -171,6 +227,19 @@ def test_load_syndg_caches_and_views(tmp_outputs):
     assert [CLASSES[i] for i in cls["label"]] == dd["test"]["scene"]
     ret = syndg.syndg_retrieval("test", dataset=dd["test"], caption="both")
     assert ret[0]["captions"] == [dd["test"][0]["short_caption"], dd["test"][0]["long_caption"]]
+    short = syndg.syndg_retrieval("test", dataset=dd["test"], caption="short")
+    assert short[0]["captions"] == json.loads(dd["test"][0]["meta"])["short_captions"]
+    shifted = syndg.syndg_classification("test", dataset=dd["test"], shift="mixed")
+    assert shifted["label"] == cls["label"]
+    for i in range(3):  # scale, blur, colour: each changes the pixels
+        assert not np.array_equal(np.asarray(shifted[i]["image"]), np.asarray(cls[i]["image"]))
+    with pytest.raises(ValueError, match="shift"):
+        syndg.syndg_classification("test", dataset=dd["test"], shift="fog")
+    prior = syndg.load_prior(sizes={"train": 6, "validation": 30}, progress=False)
+    ret_view = syndg.syndg_retention(dataset=prior["validation"])
+    assert ret_view.features["label"].names == syndg.ALL_CLASSES
+    assert {syndg.ALL_CLASSES[i] for i in ret_view["label"]} == set(syndg.PRIOR_ONLY_CLASSES)
+    assert syndg.prior_retrieval(dataset=prior["validation"])[0]["captions"] == [prior["validation"][0]["short_caption"]]
     with pytest.raises(ValueError, match="caption must be"):
         syndg.syndg_retrieval("test", dataset=dd["test"], caption="medium")
 
@@ -180,7 +249,9 @@ def test_selo_split_in_airslt_layout(tmp_path):
     cases = load_airslt(root)
     assert len(cases) >= 4
     anno = json.loads((root / "annotations" / "anno.json").read_text())
-    assert set(anno[0]) == {"caption", "jpg_name", "points"}
+    assert set(anno[0]) == {"caption", "jpg_name", "points", "query_type"}
+    types = [a["query_type"] for a in anno]
+    assert types.count("region") == types.count("attribute") > 0  # balanced
     img = np.asarray(Image.open(cases[0].image_path))
     assert img.shape == (320, 320, 3)
     # attribute queries: the polygon holds exactly the stated number of blobs of the stated colour
@@ -189,6 +260,7 @@ def test_selo_split_in_airslt_layout(tmp_path):
         if not m:
             continue
         n = ["one", "two", "three", "four", "five", "six"].index(m.group(1)) + 1
+        img = np.asarray(Image.open(case.image_path))
         (poly,) = case.polygons
         x0, y0 = poly.min(0).astype(int)
         x1, y1 = poly.max(0).astype(int)
@@ -216,6 +288,7 @@ def test_stats_and_report(tmp_outputs):
     doc = stats.syndg_report(dd, "smoke", generation_s=1.0)
     metrics = {r["metric"]: r["value"] for r in doc["results"]}
     assert metrics["n_test"] == 20 and metrics["short_tokens_max"] <= 32
+    assert metrics["short_per_image"] == 5 and 0 <= metrics["short_shared_with_other_image"] < 0.5
     from dgtrs_lib.env import results_dir
 
     assert (results_dir("smoke") / "data-syndg-rs.json").exists() and (results_dir("smoke") / "data-syndg-rs.csv").exists()
