@@ -99,3 +99,42 @@ def test_positional_movement_and_choose_stretch():
     s = choose_stretch(14, 32, 110)
     assert s["context"] >= 110 and s["keep"] == 14 and s["ratio"] * (32 - 14) + 14 == s["context"]
     assert choose_stretch(40, 32, 50)["keep"] == 30
+
+
+def _doc(values: dict, refs: dict) -> dict:
+    return {"results": [{"task": t, "dataset": d, "metric": m, "value": v} for (t, d, m), v in values.items()],
+            "references": [{"task": t, "dataset": d, "metric": m, "reference": k, "value": v}
+                           for (t, d, m, k), v in refs.items()]}
+
+
+def test_task_gates_catch_saturation_and_chance():
+    from dgtrs_lib.experiments.instrument import task_gates
+
+    col = ("zero_shot_classification", "SynDG-RS", "top1")
+    ref = {(*col, "chance"): 100 / 22}
+    ok = task_gates({"a": _doc({col: 20.0}, ref), "b": _doc({col: 60.0}, ref)})
+    (gate,) = ok
+    assert gate["passed"] and gate["value"]["best_config"] == "b" and gate["value"]["worst_config"] == "a"
+    saturated = task_gates({"a": _doc({col: 99.0}, ref), "b": _doc({col: 60.0}, ref)})
+    assert not saturated[0]["passed"]
+    at_chance = task_gates({"a": _doc({col: 100 / 22}, ref), "b": _doc({col: 3.0}, ref)})
+    assert not at_chance[0]["passed"]
+    rmi = ("semantic_localization", "SynDG-RS/region", "Rmi")
+    (g,) = task_gates({"a": _doc({rmi: 0.97}, {(*rmi, "flat"): 0.3})})
+    assert not g["passed"] and g["reference"]["ceiling"] == 0.95
+
+
+def test_measure_effective_length_on_a_tiny_model():
+    from dgtrs_lib.experiments.instrument import measure_effective_length
+
+    torch.manual_seed(0)
+    model = create_model("tiny").eval()
+    init = model.positional_embedding.detach().clone()
+    with torch.no_grad():  # pretend pre-training moved only the first 10 rows
+        model.positional_embedding[:10] += 1.0
+    images = torch.randn(6, 3, 64, 64)
+    texts = [f"image {i} shows {'red ' * i}boats in a harbor" for i in range(6)]
+    out = measure_effective_length(model, init, images, texts, longest=90, lengths=[4, 8, 16, 32])
+    assert [r["tokens_read"] for r in out["curve"]] == [4, 8, 16, 32]
+    assert out["movement_half_row"] == 10 and len(out["movement"]) == model.context_length
+    assert out["choice"]["context"] >= 90 and out["choice"]["keep"] == min(out["effective_length"], 30)
