@@ -136,5 +136,5 @@ def test_measure_effective_length_on_a_tiny_model():
     texts = [f"image {i} shows {'red ' * i}boats in a harbor" for i in range(6)]
     out = measure_effective_length(model, init, images, texts, longest=90, lengths=[4, 8, 16, 32])
     assert [r["tokens_read"] for r in out["curve"]] == [4, 8, 16, 32]
-    assert out["movement_half_row"] == 10 and len(out["movement"]) == model.context_length
-    assert out["choice"]["context"] >= 90 and out["choice"]["keep"] == min(out["effective_length"], 30)
+    assert out["trained_rows"] == 10 and len(out["movement"]) == model.context_length
+    assert out["choice"]["context"] >= 90 and out["choice"]["keep"] == min(out["effective_length"], 10)

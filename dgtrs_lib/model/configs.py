@@ -3,8 +3,12 @@
 ``ViT-B-16`` and ``ViT-L-14`` are OpenAI CLIP's shapes (QuickGELU, 77-token text context), the two
 towers DGTRS-CLIP releases (paper section 4.1); ``keep``/``ratio`` are their KPS settings
 (Long-CLIP, Zhang et al. 2024, section 3.1: keep 20, ratio 4 -> 248 tokens). ``tiny`` is the CPU
-miniature: base context 32 (CLIP's 77 in miniature), keep 8, ratio 4 -> 104 tokens. Every other
-setting that depends on the model (a profile's stretch, the checkpoint sidecar) reads it here.
+miniature, base context 32 (CLIP's 77 in miniature); its ``keep`` and ``ratio`` are not guessed
+but MEASURED on its pre-trained prior, as Long-CLIP measured CLIP's effective length
+(``dgtrs_lib.experiments.instrument``: keep = the positional rows the prior uses, ratio = the
+smallest one whose stretched context holds the longest SynDG-RS long description); the
+instrument gate fails when these values and the measurement disagree. Every other setting that
+depends on the model (a profile's stretch, the checkpoint sidecar) reads it here.
 
 Taught in: The long-text encoder: from 77 to 248 tokens with KPS (notebooks/02-long-text-encoder.ipynb)
 """
@@ -29,7 +33,8 @@ MODEL_CONFIGS: dict[str, dict] = {
         embed_dim=128,
         vision_cfg=dict(image_size=64, layers=3, width=128, patch_size=8, head_width=64),
         text_cfg=dict(context_length=32, vocab_size=49408, width=128, heads=2, layers=3),
-        keep=8, ratio=4,
+        # measured (results/reference/instrument-cpu.json, gate effective_length_and_keep)
+        keep=29, ratio=28,
     ),
 }
 
