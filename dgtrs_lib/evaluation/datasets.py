@@ -2,7 +2,9 @@
 
 A spec names a dataset (``parse_dataset_spec``): ``syndg`` and ``sentinel`` are the offline defaults
 (the SynDG-RS test split, ``dgtrs_lib.data.syndg``; real Sentinel-2 patches and scene,
-``dgtrs_lib.data.sentinel``); the public benchmarks of DGTRS-CLIP's evaluation (arXiv:2503.19311,
+``dgtrs_lib.data.sentinel``), with three more embedded views: ``syndg-shift`` (the test split
+under scale / blur / colour shift), ``syndg-retention`` (the prior-only classes, classified among
+all 25 names) and ``syndg-prior`` (held-out alt-text retrieval of the prior's corpus); the public benchmarks of DGTRS-CLIP's evaluation (arXiv:2503.19311,
 ``chen2025dgtrs``) come in their published layouts, read by the loaders of ``dgtrs_lib.data`` (``karpathy``, ``classfolder``, ``airslt``):
 ``karpathy:NAME:JSON:IMAGE_DIR`` (RSICD ``lu2018rsicd``, RSITMD ``yuan2022rsitmd``, UCM),
 ``folder:NAME:ROOT[:remoteclip_80_20]`` (AID ``xia2017aid``, RESISC45 ``cheng2017resisc45``, EuroSAT
@@ -26,12 +28,16 @@ from pathlib import Path
 from dgtrs_lib.errors import UsageError, file_not_found
 from dgtrs_lib.profiles import get_profile
 
-SPEC_FORMS = ("syndg", "sentinel", "karpathy:NAME:JSON:IMAGES", "folder:NAME:ROOT[:full|remoteclip_80_20]",
+SPEC_FORMS = ("syndg", "syndg-shift", "syndg-retention", "syndg-prior", "sentinel", "karpathy:NAME:JSON:IMAGES", "folder:NAME:ROOT[:full|remoteclip_80_20]",
               "airslt:NAME:ROOT")
 FOLDER_PROTOCOLS = ("full", "remoteclip_80_20")
 # which kinds of data each task reads (the views below)
-TASK_KINDS = {"long_retrieval": ("syndg", "karpathy"), "short_retrieval": ("syndg", "karpathy"),
-              "classification": ("syndg", "sentinel", "folder"), "selo": ("syndg", "sentinel", "airslt")}
+TASK_KINDS = {"long_retrieval": ("syndg", "karpathy"), "short_retrieval": ("syndg", "syndg-prior", "karpathy"),
+              "classification": ("syndg", "syndg-shift", "syndg-retention", "sentinel", "folder"),
+              "selo": ("syndg", "sentinel", "airslt")}
+# the embedded kinds and their names in results files
+EMBEDDED = {"syndg": "SynDG-RS", "syndg-shift": "SynDG-RS-shift", "syndg-retention": "SynDG-RS-retention",
+            "syndg-prior": "SynDG-prior", "sentinel": "Sentinel-2"}
 
 
 class EvaluationError(UsageError):
@@ -49,8 +55,8 @@ def parse_dataset_spec(spec) -> dict:
     kind = parts[0]
     if kind in ("karpathy", "folder", "airslt") and any(not p.strip() for p in parts[1:]):
         raise EvaluationError(f"dataset spec {spec!r}: an empty field; expected one of {', '.join(SPEC_FORMS)}")
-    if kind in ("syndg", "sentinel") and len(parts) == 1:
-        return {"kind": kind, "name": {"syndg": "SynDG-RS", "sentinel": "Sentinel-2"}[kind]}
+    if kind in EMBEDDED and len(parts) == 1:
+        return {"kind": kind, "name": EMBEDDED[kind]}
     if kind == "karpathy" and len(parts) == 4:
         return {"kind": kind, "name": parts[1], "json": parts[2], "images": parts[3]}
     if kind == "folder" and len(parts) in (3, 4):
@@ -101,6 +107,10 @@ def retrieval_data(spec: dict, caption: str, profile: str):
         from dgtrs_lib.data.syndg import syndg_retrieval
 
         return _limit(syndg_retrieval("test", profile, caption=caption), profile)
+    if spec["kind"] == "syndg-prior":
+        from dgtrs_lib.data.syndg import prior_retrieval
+
+        return _limit(prior_retrieval(profile), profile)
     if spec["kind"] == "karpathy":
         from dgtrs_lib.data.karpathy import load_karpathy
 
@@ -114,6 +124,14 @@ def classification_data(spec: dict, profile: str):
         from dgtrs_lib.data.syndg import syndg_classification
 
         return _limit(syndg_classification("test", profile), profile)
+    if spec["kind"] == "syndg-shift":
+        from dgtrs_lib.data.syndg import syndg_classification
+
+        return _limit(syndg_classification("test", profile, shift="mixed"), profile)
+    if spec["kind"] == "syndg-retention":
+        from dgtrs_lib.data.syndg import syndg_retention
+
+        return _limit(syndg_retention(profile), profile)
     if spec["kind"] == "sentinel":
         from dgtrs_lib.data.sentinel import sentinel_patches
 
@@ -132,9 +150,9 @@ def selo_data(spec: dict, profile: str):
     from dgtrs_lib.evaluation.selo import MINIATURE_SCALES, REFERENCE_SCALES
 
     if spec["kind"] == "syndg":
-        from dgtrs_lib.data.syndg import write_syndg_selo
+        from dgtrs_lib.data.syndg import VERSION, write_syndg_selo
 
-        root = cache_dir("selo") / f"syndg-{profile}"
+        root = cache_dir("selo") / f"syndg-v{VERSION}-{profile}"  # a new generator version never reads old scenes
         if not (root / "annotations" / "anno.json").exists():
             write_syndg_selo(root, profile)
         return load_airslt(root), MINIATURE_SCALES
