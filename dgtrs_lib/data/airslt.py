@@ -73,6 +73,10 @@ def load_airslt(root, *, check_images: bool = True, on_error: str = "raise") -> 
             if not isinstance(it["points"], list) or not it["points"]:
                 raise DataFormatError(f"{item}: 'points' must be a non-empty list of polygons")
             polys = [_polygon(p, item) for p in it["points"]]
+            query_type = it.get("query_type")
+            if query_type is not None and (not isinstance(query_type, str) or not query_type.strip()):
+                raise DataFormatError(f"{item}: 'query_type' must be a non-empty string when present, "
+                                      f"got {query_type!r}")
             path = root / "imgs" / jpg_name
             if check_images:
                 if jpg_name not in sizes:
@@ -90,7 +94,8 @@ def load_airslt(root, *, check_images: bool = True, on_error: str = "raise") -> 
         except DataFormatError as err:
             fail(report, on_error, item, str(err).split(": ", 1)[-1])
             continue
-        out.append(SeloSample(image_path=str(path), caption=caption, polygons=polys, sample_id=f"{i}"))
+        out.append(SeloSample(image_path=str(path), caption=caption, polygons=polys, sample_id=f"{i}",
+                              query_type=query_type))
         report.loaded += 1
     check_not_empty(report, "at least one {caption, jpg_name, points} case")
     (log.warning if report.skipped else log.info)(report.summary())

@@ -69,11 +69,14 @@ class SeloSample:
     """One semantic-localization case: a query and its ground-truth polygons on a large image.
 
     ``polygons``: list of float arrays of shape (N, 2), (x = column, y = row) pixels, as AIR-SLT.
+    ``query_type``: an optional label of the query's kind (SynDG-RS: ``region`` or ``attribute``),
+    an extra field beside AIR-SLT's, reported separately when present.
     """
     image_path: str
     caption: str
     polygons: list
     sample_id: str
+    query_type: str | None = None
 
 
 def _utf8_error(path, data: bytes, err: UnicodeDecodeError) -> DataFormatError:

@@ -119,6 +119,20 @@ def retrieval_data(spec: dict, caption: str, profile: str):
     raise EvaluationError(f"dataset {spec['name']}: kind {spec['kind']!r} has no retrieval view")
 
 
+def retrieval_labels(spec: dict, profile: str, n: int) -> list[str] | None:
+    """Per-image scene classes of a retrieval view, in its order (for the class-only reference):
+    the ``scene`` column of the embedded sets; ``None`` for sets without class labels."""
+    if spec["kind"] == "syndg":
+        from dgtrs_lib.data.syndg import load_syndg
+
+        return list(load_syndg(profile)["test"]["scene"][:n])
+    if spec["kind"] == "syndg-prior":
+        from dgtrs_lib.data.syndg import load_prior
+
+        return list(load_prior(profile)["validation"]["scene"][:n])
+    return None
+
+
 def classification_data(spec: dict, profile: str):
     if spec["kind"] == "syndg":
         from dgtrs_lib.data.syndg import syndg_classification
@@ -143,8 +157,20 @@ def classification_data(spec: dict, profile: str):
     raise EvaluationError(f"dataset {spec['name']}: kind {spec['kind']!r} has no classification view")
 
 
+def slm_protocol(scales) -> "SLMProtocol":  # noqa: F821 (imported lazily)
+    """The SLM protocol for scenes tiled at ``scales``: the reference constants for AIR-SLT's
+    256/512/768 px tiles, scaled by ``scales[0] / 256`` for scenes drawn at another pixel scale
+    (the embedded scenes: 64/128/192, so 0.25)."""
+    from dgtrs_lib.evaluation.selo import REFERENCE_SCALES
+    from dgtrs_lib.evaluation.slm import REFERENCE, SLMProtocol
+
+    factor = min(1.0, float(scales[0]) / REFERENCE_SCALES[0])
+    return REFERENCE if factor == 1.0 else SLMProtocol.scaled(factor)
+
+
 def selo_data(spec: dict, profile: str):
-    """``(samples, scales)``: AIR-SLT-layout samples and the tiling scales for their pixel size."""
+    """``(samples, scales)``: AIR-SLT-layout samples and the tiling scales for their pixel size
+    (the SLM protocol that goes with them: :func:`slm_protocol`)."""
     from dgtrs_lib.data.airslt import load_airslt
     from dgtrs_lib.env import cache_dir
     from dgtrs_lib.evaluation.selo import MINIATURE_SCALES, REFERENCE_SCALES

@@ -33,6 +33,12 @@ Besides the four-task entry point, the two retrieval runners: ``run_retrieval`` 
 test set) and ``heldout_retrieval`` (the training pipeline's held-out check on pairs); both score
 with ``dgtrs_lib.evaluation.retrieval.retrieval_scores`` on ``dgtrs_lib.evaluation.encode`` features.
 
+Beside ``results``, the document holds ``references``: the same metrics for trivial models on the
+same sets (``dgtrs_lib.evaluation.references``: ``chance`` and ``class_only`` for retrieval,
+``chance`` and ``majority`` for classification, ``flat`` for SeLo), rows ``{task, dataset,
+reference, metric, value, n}``; every table and plot of the book draws them beside the model. SeLo
+on scenes with ``query_type`` adds rows for ``<dataset>/<query type>`` (region, attribute).
+
 The run writes ONE results file ``results/<profile>/<run>.json`` (+ ``.csv`` of the same rows),
 atomically, in the project layout (``dgtrs_lib.results.results_doc``) with the extra keys
 ``identity``, ``data``, ``details`` and ``timings_s``. The default run name is unique per (model
@@ -72,11 +78,20 @@ from dgtrs_lib.evaluation.datasets import (
     classification_data,
     parse_dataset_spec,
     retrieval_data,
+    retrieval_labels,
     selo_data,
+    slm_protocol,
 )
 from dgtrs_lib.evaluation.encode import encode_images, encode_pairs, encode_texts
+from dgtrs_lib.evaluation.references import (
+    chance_retrieval,
+    class_only_retrieval,
+    classification_references,
+    flat_map_selo,
+)
 from dgtrs_lib.evaluation.retrieval import retrieval_scores
 from dgtrs_lib.evaluation.selo import evaluate_selo, scaled_kernel
+from dgtrs_lib.evaluation.slm import mean_selo_metrics
 from dgtrs_lib.model.sources import BASELINES, describe_model, resolve_source
 from dgtrs_lib.profiles import check_device, get_profile
 from dgtrs_lib.results import check_replace, results_doc, write_results
@@ -211,7 +226,11 @@ def _protocol(templates, ensemble: str, selo_tile_mode: str, selo_jpeg_roundtrip
                            "average": "mean top-1 over datasets"},
         "selo": {"tiles": "3 scales x offsets {0, s/2}, snapped at the border, de-duplicated",
                  "tile_mode": selo_tile_mode, "aggregation": "pixel-wise mean cosine", "post": "min-max, uint8, median blur",
-                 "jpeg_roundtrip": selo_jpeg_roundtrip, "metrics": "SLM (Yuan et al. 2022) constants"},
+                 "jpeg_roundtrip": selo_jpeg_roundtrip,
+                 "metrics": "SLM (Yuan et al. 2022): reference constants for AIR-SLT-sized scenes; pixel sizes scaled "
+                            "to the tiling scales otherwise (the protocol name per dataset is in details)"},
+        "references": "computed on the same sets with the same metric code (dgtrs_lib.evaluation.references): "
+                      "chance, class_only (retrieval with scene labels), majority (classification), flat map (SeLo)",
         "eval_limit": eval_limit,
     }
 
@@ -256,8 +275,14 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
     rows, details, timings, data_info = [], {}, {}, {}
     protocol = _protocol(templates, ensemble, selo_tile_mode, selo_jpeg_roundtrip, retrieval_ties, prof.eval_limit)
 
+    references: list[dict] = []
+
     def add(task, dataset, metric, value, n):
         rows.append({"task": RESULT_TASK[task], "dataset": dataset, "metric": metric, "value": float(value), "n": int(n)})
+
+    def add_ref(task, dataset, kind, values: dict, n):
+        references.extend({"task": RESULT_TASK[task], "dataset": dataset, "reference": kind, "metric": k,
+                           "value": float(v), "n": int(n)} for k, v in values.items())
 
     for task in tasks:
         t0 = time.perf_counter()
@@ -271,6 +296,11 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
                 for k, v in res["metrics"].items():
                     add(task, name, k, v, res["n_images"])
                 details[RESULT_TASK[task]][name] = {k: v for k, v in res.items() if k != "metrics"}
+                t2i = np.repeat(np.arange(len(ds)), [len(c) for c in ds["captions"]])
+                add_ref(task, name, "chance", chance_retrieval(t2i, len(ds)), len(ds))
+                labels = retrieval_labels(spec, profile, len(ds))
+                if labels is not None:
+                    add_ref(task, name, "class_only", class_only_retrieval(labels, t2i), len(ds))
             elif task == "classification":
                 ds = classification_data(spec, profile)
                 res = evaluate_classifier(mdl, ds, preprocess, templates=templates, ensemble=ensemble,
@@ -284,14 +314,33 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
                     per_dataset.append(res)
                 details[RESULT_TASK[task]][name] = {"classnames": res["classnames"], "confusion_matrix": res["confusion_matrix"],
                                                    "per_class_recall": res["per_class_recall"], "n_images": len(ds)}
+                refs = classification_references(ds["label"], n_cls)
+                add_ref(task, name, "chance", {"top1": refs["chance_top1"]}, len(ds))
+                add_ref(task, name, "majority", {"top1": refs["majority_top1"],
+                                                 "mean_per_class_recall": refs["majority_mean_per_class_recall"]}, len(ds))
             else:
                 samples, scales = selo_data(spec, profile)
+                slm = slm_protocol(scales)
                 mean, per_case = evaluate_selo(mdl, samples, preprocess=preprocess, scales=scales, tile_mode=selo_tile_mode,
-                                               jpeg_roundtrip=selo_jpeg_roundtrip, batch_size=batch_size, progress=progress)
+                                               jpeg_roundtrip=selo_jpeg_roundtrip, batch_size=batch_size, progress=progress,
+                                               protocol=slm)
                 for k, v in mean.items():
                     add(task, name, k, v, len(per_case))
+                add_ref(task, name, "flat", flat_map_selo(samples, slm), len(samples))
+                qtype = {s.sample_id: s.query_type for s in samples}
+                for r in per_case:
+                    r["query_type"] = qtype.get(r["sample_id"])
+                for kind in sorted({t for t in qtype.values() if t}):  # region / attribute queries apart
+                    sel = [r for r in per_case if r["query_type"] == kind]
+                    for k, v in mean_selo_metrics(sel).items():
+                        add(task, f"{name}/{kind}", k, v, len(sel))
+                    add_ref(task, f"{name}/{kind}", "flat",
+                            flat_map_selo([s for s in samples if s.query_type == kind], slm), len(sel))
                 details[RESULT_TASK[task]][name] = {"scales": list(scales), "median_kernel": scaled_kernel(scales),
-                                                   "per_case": [{k: r[k] for k in ("sample_id", "caption", "Rsu", "Ras", "Rda", "Rmi")}
+                                                   "slm_protocol": {"name": slm.name, "box": slm.box,
+                                                                    "max_filter": slm.max_filter},
+                                                   "per_case": [{k: r[k] for k in ("sample_id", "caption", "query_type", "Rsu",
+                                                                                   "Ras", "Rda", "Rmi")}
                                                                 for r in per_case]}
             data_info[name] = {k: str(v) for k, v in spec.items()}
         if task == "classification" and len(per_dataset) > 1:
@@ -299,7 +348,7 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
         timings[RESULT_TASK[task]] = round(time.perf_counter() - t0, 2)
 
     doc = results_doc(run, profile, rows, model=info, protocol=protocol, device=device, identity=identity,
-                      data=data_info, details=details, timings_s=timings)
+                      data=data_info, details=details, timings_s=timings, references=references)
     path = write_results(doc, out, overwrite=overwrite)
     doc["path"] = str(path)
     return doc

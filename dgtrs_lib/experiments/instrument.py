@@ -50,7 +50,7 @@ GATED = (
     ("short_text_retrieval", "SynDG-RS", "mR", "class_only"),
     ("zero_shot_classification", "SynDG-RS", "top1", "chance"),
     ("zero_shot_classification", "SynDG-RS-shift", "top1", "chance"),
-    ("zero_shot_classification", "SynDG-RS-retention", "top1", "chance"),
+    ("zero_shot_classification", "SynDG-RS-retention", "top1", "majority"),
     ("zero_shot_classification", "Sentinel-2", "top1", "majority"),
     ("semantic_localization", "SynDG-RS/region", "Rmi", "flat"),
     ("semantic_localization", "SynDG-RS/attribute", "Rmi", "flat"),
