@@ -61,13 +61,17 @@ def test_stretch_keeps_weights_and_positions():
 
 
 def test_dynamic_padding_matches_full_context():
+    from dgtrs_lib.model.configs import stretch_of
+
+    ctx = stretch_of("tiny")["context"]  # the configured (measured) stretch
     model = create_long_model("tiny").eval()
-    full = tokenize(CAPTIONS, 104)
-    trimmed = tokenize(CAPTIONS, 104, pad_to_longest=True)
-    assert trimmed.shape[1] < 104
+    assert model.context_length == ctx
+    full = tokenize(CAPTIONS, ctx)
+    trimmed = tokenize(CAPTIONS, ctx, pad_to_longest=True)
+    assert trimmed.shape[1] < ctx
     assert torch.allclose(model.encode_text(full), model.encode_text(trimmed), atol=1e-5)
-    with pytest.raises(ValueError, match="at most 104"):
-        model.encode_text(torch.zeros(1, 105, dtype=torch.long))
+    with pytest.raises(ValueError, match=f"at most {ctx}"):
+        model.encode_text(torch.zeros(1, ctx + 1, dtype=torch.long))
 
 
 def test_official_round_trip(tmp_path):
@@ -207,7 +211,7 @@ def test_registry_resolves_every_kind_of_source(tmp_path):
     assert "chance-level" in info["note"] and preprocess(Image.new("RGB", (80, 70))).shape == (3, 64, 64)
     save_official(create_long_model("tiny"), tmp_path / "ours.pt")
     _, _, info = resolve_source(tmp_path / "ours.pt")
-    assert info["source"] == str(tmp_path / "ours.pt") and info["context_length"] == 104
+    assert info["source"] == str(tmp_path / "ours.pt") and info["context_length"] == create_long_model("tiny").context_length
     with pytest.raises(CheckpointError, match="state dicts only"):
         resolve_source("tiny-random", keep=4)
 

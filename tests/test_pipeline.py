@@ -16,6 +16,7 @@ from dgtrs_lib.experiments.pipeline import (
 )
 from dgtrs_lib.experiments.records import RunRecord, read_record
 from dgtrs_lib.model.tokenizer import tokenize
+from dgtrs_lib.profiles import get_profile
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def smoke_run(tmp_path_factory):
 @pytest.mark.slow  # generates SynDG-RS smoke + trains two stages: ~15 s quiet, ~80 s under contention
 def test_pipeline_runs_all_stages_and_writes_results(smoke_run):
     root, record = smoke_run
-    assert set(record.heldout) == {"stage1", "stretched", "dgcl"}
+    assert set(record.heldout) == {"stage1", "stage1_prior", "stretched", "dgcl"}
     assert {"stage1_s", "stage2_s", "total_s", "stage1_steps_s", "stage2_steps_s"} <= set(record.times)
     assert record.checkpoint == root / "artifacts/smoke/pipeline/dgcl/final.pt" and record.source == str(record.checkpoint)
     saved = read_record(record.eval)                      # one schema, as written
@@ -40,9 +41,11 @@ def test_pipeline_runs_all_stages_and_writes_results(smoke_run):
     stage1 = load_stage1(root / "artifacts/smoke/pipeline/stage1-s0/final.pt")
     assert stage1.context_length == 32 and not hasattr(stage1, "positional_embedding_res")
     final, _ = load_model(record.checkpoint)
-    assert final.context_length == 104 and final.keep == 8
-    # KPS kept the first 8 rows of stage 1 (frozen), the rest were trained
-    assert torch.equal(final.positional_embedding[:8], stage1.positional_embedding[:8])
+    spec = get_profile("smoke").stretch
+    assert final.context_length == spec["context"] and final.keep == spec["keep"]
+    # KPS kept the first `keep` rows of stage 1 (frozen), the rest were trained
+    k = spec["keep"]
+    assert torch.equal(final.positional_embedding[:k], stage1.positional_embedding[:k])
     res = json.loads((root / "results/smoke/pipeline.json").read_text())
     assert {"run", "model", "profile", "hardware", "date", "versions", "protocol", "results"} <= set(res)
     tasks = {(r["task"], r["metric"], r["config"]["stage"]) for r in res["results"] if r["task"].startswith("retrieval")}

@@ -36,7 +36,6 @@ import math
 import sys
 import time
 import warnings
-
 from pathlib import Path
 
 import torch
