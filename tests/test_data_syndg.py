@@ -99,7 +99,7 @@ def test_prior_corpus_alt_text_is_instance_level_short_and_unique(prior_samples)
             assert _blobs(s["image"], rgb) == (groups[colour]["count"] if colour in groups else 0), s["image_id"]
         # every "<n> <colour> <noun>" stated matches a group of the image
         for num, colour, noun in re.findall(r"\b(\d|one|two|three|four|five|six) (\w+) ([a-z ]+?)(?= top| bottom| left"
-                                            r"| right| center| above| below| in |,|$)", s["short_caption"]):
+                                            r"| right| center| above| below| in | next|,|$)", s["short_caption"]):
             base = next(c for c, ws in COLOUR_WORDS.items() if colour in ws)
             g = groups[base]
             n = int(num) if num.isdigit() else NUMBER_WORDS_INV[num]
@@ -302,3 +302,19 @@ def test_stated_sizes_match_boxes(samples):
             for x0, y0, x1, y1 in g["boxes"]:
                 assert g["size_px"] <= max(x1 - x0, y1 - y0) + 1 <= g["size_px"] + 2
                 assert min(x1 - x0, y1 - y0) + 1 >= 3  # visible at 64 px
+
+
+def test_mixed_scenes_keep_the_main_class_in_the_majority():
+    mixed = 0
+    for i in range(60):
+        s = generate_sample(0, "train", i)
+        mix = json.loads(s["meta"])["mix"]
+        if mix is None:
+            continue
+        mixed += 1
+        assert mix["class"] in syndg.MIX_PARTNERS[s["scene"]] and mix["class"] != s["scene"]
+        assert syndg.MIX_FRAC[0] <= mix["frac"] <= syndg.MIX_FRAC[1] < 0.51  # the label covers more
+        group = next(g for g in syndg.CLASS_GROUPS.values() if s["scene"] in g)
+        assert mix["class"] in group  # a confusable class, from the same group
+        assert mix["side"] in s["long_caption"]
+    assert 15 <= mixed <= 45  # about MIX_PROB of the scenes

@@ -20,7 +20,9 @@ CPU, and built so that the paper's two claims can be *measured* on it:
   it beyond the miniature's 32-token base context (the stand-in for CLIP's 77). The measured
   fractions are in the data report (``dgtrs_lib.data.stats``), not asserted here.
 * **Classes that can be confused**: 22 fine-tuning classes in seven groups sharing backgrounds
-  and objects (``CLASS_GROUPS``), and a distribution-shifted test view (:func:`shift_image`).
+  and objects (``CLASS_GROUPS``); half the scenes are *mixed* -- a strip of a confusable class
+  along one side, covering less than the labelled class (``MIX_PROB``, ``MIX_FRAC``), as real
+  scenes mix land covers -- and a distribution-shifted test view (:func:`shift_image`).
 
 Images are 64x64 RGB, top-down, "aerial style": a textured class background (grass, water,
 asphalt, fields...) with objects drawn as filled shapes 3-12 px wide of exact palette colours and
@@ -84,6 +86,9 @@ from dgtrs_lib.data.syndg.vocabulary import (
                                           IMAGE_SIZE,
                                           LAND_COVER_WORDS,
                                           MAX_COUNT,
+                                          MIX_FRAC,
+                                          MIX_PARTNERS,
+                                          MIX_PROB,
                                           NUMBER_WORDS,
                                           OBJECT_TYPES,
                                           PALETTE,
@@ -101,7 +106,7 @@ from dgtrs_lib.data.syndg.vocabulary import (
 )
 
 __all__ = ["ALL_CLASSES", "CLASSES", "CLASS_GROUPS", "CLASS_OBJECTS", "CLASS_PHRASES", "COLOUR_WORDS", "FILLERS",
-           "IMAGE_SIZE", "LAND_COVER_WORDS", "MAX_COUNT", "NUMBER_WORDS", "N_SHORT", "OBJECT_TYPES", "OPENERS",
+           "IMAGE_SIZE", "LAND_COVER_WORDS", "MAX_COUNT", "MIX_FRAC", "MIX_PARTNERS", "MIX_PROB", "NUMBER_WORDS", "N_SHORT", "OBJECT_TYPES", "OPENERS",
            "PALETTE", "POSITIONS", "POSITION_WORDS", "PRIOR_ONLY_CLASSES", "PRIOR_ONLY_OBJECTS", "PRIOR_SPLITS",
            "QUERY_TYPES", "SELO_QUERIES", "SHADOW", "SHIFTS", "SIZES", "SIZE_NOUNS", "SIZE_WORDS", "SPLITS",
            "SPLIT_IDS", "SeloScene", "VERSION", "cache_key", "class_layout", "compose_selo_scene", "draw_objects",

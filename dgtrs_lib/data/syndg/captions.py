@@ -148,6 +148,10 @@ def write_long(gt: dict, rng) -> str:
     cls = gt["class"]
     opener = str(rng.choice(OPENERS)).format(cls=CLASS_PHRASES[cls])
     body = [_layout_sentence(cls, gt["layout"], rng)]
+    if gt.get("mix"):
+        m = gt["mix"]
+        body.append(str(rng.choice([f"The {m['side']} part of the image is {CLASS_PHRASES[m['class']]}.",
+                                    f"A strip of {_NOUNS[m['class']]} borders the {m['side']} side."])))
     body += [_group_phrase(g, rng) for g in gt["objects"]]
     for rel in gt["relations"][: (2 if len(gt["objects"]) < 3 else 1)]:
         a, b = gt["objects"][rel["subject"]], gt["objects"][rel["object"]]
@@ -248,6 +252,8 @@ def write_alt_text(gt: dict, rng) -> str:
     if rng.random() < 0.8:
         name = _NOUNS[cls] if rng.random() < 0.75 else str(rng.choice(LAND_COVER_WORDS[cls]))
         text = f"{name}, {text}" if rng.random() < 0.5 else f"{text} in {name}"
+    if gt.get("mix") and rng.random() < 0.3:
+        text = f"{text} next to {_NOUNS[gt['mix']['class']]}"
     if rng.random() < 0.1:
         text = f"{rng.choice(ALT_PREFIXES)} {text}"
     return text

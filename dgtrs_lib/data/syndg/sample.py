@@ -29,6 +29,9 @@ from dgtrs_lib.data.syndg.vocabulary import (
     OBJECT_TYPES,
     PALETTE,
     POSITIONS,
+    MIX_FRAC,
+    MIX_PARTNERS,
+    MIX_PROB,
     PRIOR_OBJECT_CLASSES,
     PRIOR_ONLY_OBJECTS,
     SIZES,
@@ -57,7 +60,9 @@ def _relation(a: str, b: str) -> str | None:
 
 
 def sample_ground_truth(cls: str, rng, prior: bool = False) -> dict:
-    """Draw the scene's ground truth: layout and 2-3 object groups with distinct colours/cells.
+    """Draw the scene's ground truth: layout and 2-3 object groups with distinct colours/cells,
+    and, with probability ``MIX_PROB``, a strip of a confusable class (``mix``: class, side,
+    fraction of the side in ``MIX_FRAC``; the label stays the main class, which covers more).
 
     ``prior``: a pre-training image, where one group is a prior-only object type (windmill, crane,
     helicopter) with probability 0.35 when the class admits one."""
@@ -75,12 +80,28 @@ def sample_ground_truth(cls: str, rng, prior: bool = False) -> dict:
         allowed = [o for o in PRIOR_ONLY_OBJECTS if cls in PRIOR_OBJECT_CLASSES[o]]
         if allowed and rng.random() < 0.35:
             groups[int(rng.integers(len(groups)))]["type"] = str(rng.choice(allowed))
-    return {"class": cls, "layout": class_layout(cls, rng), "objects": groups}
+    gt = {"class": cls, "layout": class_layout(cls, rng), "objects": groups, "mix": None}
+    if rng.random() < MIX_PROB:  # a mixed scene: a strip of a confusable class along one side
+        other = str(rng.choice(MIX_PARTNERS[cls]))
+        gt["mix"] = {"class": other, "side": str(rng.choice(["left", "right", "top", "bottom"])),
+                     "frac": float(rng.uniform(*MIX_FRAC)), "layout": class_layout(other, rng)}
+    return gt
+
+
+def _mix_mask(side: str, frac: float, size: int = IMAGE_SIZE) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size]
+    d = {"left": xx, "right": size - 1 - xx, "top": yy, "bottom": size - 1 - yy}[side]
+    return d < frac * size
 
 
 def render_sample(gt: dict, rng) -> np.ndarray:
     """Render a ground truth at 64x64; fills in each group's ``boxes`` and actual ``count``."""
     img = render_background(gt["class"], IMAGE_SIZE, IMAGE_SIZE, gt["layout"], rng)
+    if gt.get("mix"):
+        m = gt["mix"]
+        strip = render_background(m["class"], IMAGE_SIZE, IMAGE_SIZE, m["layout"], rng)
+        mask = _mix_mask(m["side"], m["frac"])
+        img[mask] = strip[mask]
     occupied = np.zeros((IMAGE_SIZE + 4, IMAGE_SIZE + 4), bool)
     for g in gt["objects"]:
         g["boxes"] = place_group(occupied, _grid_cell(g["position"]), g["count"],
