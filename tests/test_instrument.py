@@ -138,3 +138,25 @@ def test_measure_effective_length_on_a_tiny_model():
     assert [r["tokens_read"] for r in out["curve"]] == [4, 8, 16, 32]
     assert out["trained_rows"] == 10 and len(out["movement"]) == model.context_length
     assert out["choice"]["context"] >= 90 and out["choice"]["keep"] == min(out["effective_length"], 10)
+
+
+def test_reference_table_and_plot_read_the_references():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dgtrs_lib.publishing.figures import curve_with_reference, plot_with_references, reference_table
+
+    col = ("long_text_retrieval", "SynDG-RS", "mR")
+    doc = _doc({col: 30.0, ("long_text_retrieval", "SynDG-RS", "t2i_R@1"): 9.0},
+               {(*col, "chance"): 0.5, (*col, "class_only"): 11.7})
+    rows = reference_table(doc, "long_text_retrieval", ["mR"])
+    assert rows == [{"dataset": "SynDG-RS", "metric": "mR", "model": 30.0, "chance": 0.5, "class-only": 11.7}]
+    fig, ax = plt.subplots()
+    plot_with_references(ax, doc, "long_text_retrieval", "mR")
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["chance", "class-only", "model"]
+    fig2, ax2 = plt.subplots()
+    curve_with_reference(ax2, [1, 2], [3, 4], label="prior", references={"class-only": 1.2}, markers={"keep": 1})
+    assert len(ax2.get_legend().get_texts()) == 3
+    plt.close("all")

@@ -11,6 +11,12 @@
   contrast and one panel per metric, mean and seed range, coloured by verdict. It reads the
   contrast rows generically (``claim``, ``better``, ``worse``, ``metric``, ``mean_diff``,
   ``min_diff``, ``max_diff``, ``verdict``), so a redesigned study plots without changes.
+* ``reference_table`` / ``plot_with_references`` -- a task's numbers beside the reference lines
+  the evaluation computed on the same sets (``doc["references"]``: chance, class-only, majority,
+  flat map; ``dgtrs_lib.evaluation.references``), as a table and as bars with the references
+  drawn across each bar (chapters 04-07).
+* ``curve_with_reference`` -- a curve (the prior's plateau, retrieval vs tokens read) with
+  horizontal reference lines and vertical markers (chapter 02).
 
 Taught in: The long-text encoder: from 77 to 248 tokens with KPS (notebooks/02-long-text-encoder.ipynb)
 """
@@ -19,6 +25,9 @@ from __future__ import annotations
 import numpy as np
 
 CONTENT_WIDTH_IN = 6.7
+REFERENCE_STYLES = {"chance": ("k", ":"), "class_only": ("tab:red", "--"), "majority": ("tab:purple", "--"),
+                    "flat": ("tab:gray", "--")}
+REFERENCE_LABELS = {"chance": "chance", "class_only": "class-only", "majority": "majority class", "flat": "flat map"}
 VERDICT_COLOURS = {"holds": "tab:green", "mixed": "tab:orange", "does not hold": "tab:red"}
 
 
@@ -202,3 +211,53 @@ def forest_plot(contrasts: list[dict], *, columns: int = 2):
     fig.supxlabel("paired difference, better \u2212 worse (dot: mean over seeds; bar: range)", y=0.045)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Results beside their reference lines (chapters 04-07)
+# --------------------------------------------------------------------------------------------
+
+def reference_table(doc: dict, task: str, metrics) -> list[dict]:
+    """Rows ``{dataset, metric, model, <reference>...}`` of ``task`` for ``metrics``: the model's
+    value and every reference the results document holds for the same (dataset, metric)."""
+    refs: dict[tuple, dict] = {}
+    for r in doc.get("references", []):
+        if r["task"] == task:
+            refs.setdefault((r["dataset"], r["metric"]), {})[REFERENCE_LABELS.get(r["reference"], r["reference"])] = r["value"]
+    return [{"dataset": r["dataset"], "metric": r["metric"], "model": r["value"], **refs.get((r["dataset"], r["metric"]), {})}
+            for r in doc["results"] if r["task"] == task and r["metric"] in metrics]
+
+
+def plot_with_references(ax, doc: dict, task: str, metric: str, *, datasets=None, colour: str = "tab:blue"):
+    """Bars of ``metric`` per dataset of ``task`` with each reference drawn across its bar."""
+    rows = [r for r in doc["results"] if r["task"] == task and r["metric"] == metric
+            and (datasets is None or r["dataset"] in datasets)]
+    names = [r["dataset"] for r in rows]
+    ax.bar(range(len(rows)), [r["value"] for r in rows], color=colour, width=0.6, label="model")
+    seen = set()
+    for r in doc.get("references", []):
+        if r["task"] != task or r["metric"] != metric or r["dataset"] not in names:
+            continue
+        i = names.index(r["dataset"])
+        c, ls = REFERENCE_STYLES.get(r["reference"], ("k", "-."))
+        label = REFERENCE_LABELS.get(r["reference"], r["reference"])
+        ax.hlines(r["value"], i - 0.4, i + 0.4, colors=c, linestyles=ls, lw=2,
+                  label=None if label in seen else label)
+        seen.add(label)
+    ax.set_xticks(range(len(rows)), names, rotation=20 if len(rows) > 3 else 0, ha="right" if len(rows) > 3 else "center")
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=10)
+    return ax
+
+
+def curve_with_reference(ax, xs, ys, *, label: str, references: dict | None = None, markers: dict | None = None,
+                         xlabel: str = "", ylabel: str = ""):
+    """A curve with horizontal ``references`` ``{label: value}`` and vertical ``markers`` ``{label: x}``."""
+    ax.plot(xs, ys, "o-", label=label)
+    for i, (name, value) in enumerate((references or {}).items()):
+        ax.axhline(value, color=("tab:red", "k", "tab:gray")[i % 3], ls="--", lw=1.2, label=name)
+    for i, (name, x) in enumerate((markers or {}).items()):
+        ax.axvline(x, color=("tab:green", "tab:purple", "tab:orange")[i % 3], ls=":", lw=1.5, label=name)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.legend(fontsize=10)
+    return ax
