@@ -198,7 +198,8 @@ def run_ablations(profile: str | None = None, seeds=None, variants=None, *, step
                 "stage1": dict(prof.stage1) if prof.stage1 else None, "stage2": dict(prof.stage2),
                 "steps_override": steps, "model": prof.model, "stretch": {"keep": prof.keep, "ratio": prof.ratio}, "headline": [list(k) + [v] for k, v in HEADLINE.items()],
                 "claim_rule": f"holds: paired difference > {TIE} for every seed; mixed: mean difference > {TIE} only; else does not hold",
-                "evaluation": "dgtrs_lib.evaluation.evaluate defaults (SynDG-RS test, Sentinel-2 patches, SynDG + Sentinel SeLo)"}
+                "evaluation": "dgtrs_lib.evaluation.evaluate defaults (SynDG-RS test, Sentinel-2 patches, SynDG + Sentinel SeLo)",
+                "generator": _generator_version(), "prior_seed": PRIOR_SEED}
     doc = results_doc("ablations", profile, rows, model={"name": prof.model, "study": "ablations"},
                       protocol=protocol, summary=summary, claims=claims, timings_s=timings,
                       wall_s=round(time.time() - t_all, 1))
@@ -206,14 +207,24 @@ def run_ablations(profile: str | None = None, seeds=None, variants=None, *, step
     return doc
 
 
+def _generator_version() -> str:
+    from dgtrs_lib.data.syndg import VERSION
+
+    return VERSION
+
+
 def load_ablations(profile: str) -> dict | None:
-    """The latest study of ``profile``, else the maintainers' committed reference run, else None."""
+    """The latest study of ``profile``, else the maintainers' committed reference run, else None.
+
+    ``doc["stale"]`` is True when the study was run on another SynDG-RS generator version than
+    the current one (older studies did not record it): its numbers describe other data."""
     from dgtrs_lib.env import repo_root
 
     for path in (results_dir(profile) / "ablations.json", repo_root() / "results" / "reference" / f"ablations-{profile}.json"):
         if path.exists():
             doc = json.loads(path.read_text())
             doc["path"] = str(path)
+            doc["stale"] = doc.get("protocol", {}).get("generator") != _generator_version()
             return doc
     return None
 
