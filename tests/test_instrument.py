@@ -160,3 +160,25 @@ def test_reference_table_and_plot_read_the_references():
     curve_with_reference(ax2, [1, 2], [3, 4], label="prior", references={"class-only": 1.2}, markers={"keep": 1})
     assert len(ax2.get_legend().get_texts()) == 3
     plt.close("all")
+
+
+def test_committed_gates_agree_with_the_model_configuration_and_pass():
+    """The maintainers' gates file (results/reference/instrument-cpu.json) was measured with the
+    stretch the code now configures, and every gate it records passed."""
+    import json
+    from pathlib import Path
+
+    from dgtrs_lib.model.configs import stretch_of
+
+    doc = json.loads((Path(__file__).resolve().parents[1] / "results" / "reference" / "instrument-cpu.json").read_text())
+    gates = {g["gate"]: g for g in doc["gates"]}
+    stretch = gates["effective_length_and_keep"]
+    spec = stretch_of("tiny")
+    assert (stretch["reference"]["keep_chosen"], stretch["reference"]["ratio_chosen"]) == (spec["keep"], spec["ratio"])
+    assert stretch["reference"]["context_chosen"] == spec["context"] >= stretch["reference"]["longest_long_tokens"]
+    failed = [name for name, g in gates.items() if not g["passed"]]
+    assert failed == [], failed
+    for required in ("prior_heldout_t2i_R@1", "dgcl_long_mR", "long_text_retrieval:SynDG-RS:mR",
+                     "short_text_retrieval:SynDG-RS:mR", "zero_shot_classification:SynDG-RS:top1",
+                     "semantic_localization:SynDG-RS/region:Rmi", "semantic_localization:SynDG-RS/attribute:Rmi"):
+        assert required in gates, required

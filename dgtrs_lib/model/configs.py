@@ -34,7 +34,7 @@ MODEL_CONFIGS: dict[str, dict] = {
         vision_cfg=dict(image_size=64, layers=3, width=128, patch_size=8, head_width=64),
         text_cfg=dict(context_length=32, vocab_size=49408, width=128, heads=2, layers=3),
         # measured (results/reference/instrument-cpu.json, gate effective_length_and_keep)
-        keep=29, ratio=28,
+        keep=30, ratio=45,
     ),
 }
 
