@@ -2,8 +2,8 @@
 
 * Token lengths with CLIP's BPE (``dgtrs_lib.model.tokenizer.token_lengths``: SOT/EOT included, no
   truncation) against the context limits that matter here: 77 (CLIP) and 248 (Long-CLIP /
-  DGTRS-CLIP, paper section 3.2), and the miniature's 32 (base) and 104 (after KPS, keep 8,
-  ratio 4).
+  DGTRS-CLIP, paper section 3.2), and the miniature's 32 (base) and its stretched context (the
+  ``keep``/``ratio`` measured on its prior, ``dgtrs_lib.model.configs``).
 * Vocabulary sizes and the words that only long descriptions use ("what a short caption leaves
   out").
 * SynDG-RS: where in the long description each distinguishing fact (an object group's colour)
@@ -20,9 +20,10 @@ from collections import Counter
 import numpy as np
 
 from dgtrs_lib.env import results_dir
+from dgtrs_lib.model.configs import stretch_of
 from dgtrs_lib.results import results_doc, write_results
 
-LIMITS = (32, 77, 104, 248)
+LIMITS = (32, 77, stretch_of("tiny")["context"], 248)
 WORD = re.compile(r"[a-z]+(?:-[a-z]+)?")
 
 
