@@ -16,7 +16,9 @@ arXiv:2503.19311; the KPS claim follows Long-CLIP, Zhang et al. 2024, section 3.
 * **the fine-tuned model** -- the DGCL model's long-text mR against the class-only mR;
 * **every task** -- for configurations a (base), b (long only) and e (DGCL) of the study, one
   seed: the best is below the ceiling (95 %: not saturated; SeLo Rmi below 0.95) and above the
-  task's trivial reference (chance / flat map), i.e. not all at chance.
+  task's trivial reference (``GATED``: class-only for retrieval, chance for classification --
+  the majority class for the retention view --, the flat map for SeLo), i.e. not all at chance;
+  the other references of the column are recorded beside it (Sentinel-2: the majority class).
 
 :func:`run_instrument` writes ``results/<profile>/instrument.json`` (+ CSV): one row per gate with
 the measured value, the reference it is compared with, and ``passed``; the maintainers' cpu run is
@@ -51,11 +53,26 @@ GATED = (
     ("zero_shot_classification", "SynDG-RS", "top1", "chance"),
     ("zero_shot_classification", "SynDG-RS-shift", "top1", "chance"),
     ("zero_shot_classification", "SynDG-RS-retention", "top1", "majority"),
-    ("zero_shot_classification", "Sentinel-2", "top1", "majority"),
+    ("zero_shot_classification", "Sentinel-2", "top1", "chance"),  # the majority class is reported beside it
     ("semantic_localization", "SynDG-RS/region", "Rmi", "flat"),
     ("semantic_localization", "SynDG-RS/attribute", "Rmi", "flat"),
     ("semantic_localization", "Sentinel-2", "Rmi", "flat"),
 )
+
+
+# Gates the maintainers' cpu run fails, each with what was measured and the redesign it calls for
+# (issue #11 stays open until they pass); tests/test_instrument.py checks that the committed gates
+# file fails exactly these, so a gate that starts failing -- or passing -- is noticed.
+OPEN_GATES = {
+    "zero_shot_classification:SynDG-RS-retention:top1":
+        "saturated: the prior (config a) classifies the three prior-only classes almost perfectly, so the "
+        "view measures forgetting (the drop after fine-tuning) but not against a ceiling; redesign: make the "
+        "prior-only classes as confusable with fine-tuning classes as the fine-tuning classes are with each other",
+    "semantic_localization:Sentinel-2:Rmi":
+        "no signal: on the real Sentinel-2 scene every configuration scores at or below a flat map; the "
+        "miniature never sees real imagery (a domain gap, not a protocol choice), so this column is reported "
+        "and not used as an endpoint",
+}
 
 
 def measure_effective_length(model, initial_positional, images, texts, longest: int, *,
@@ -112,12 +129,15 @@ def task_gates(docs: dict[str, dict]) -> list[dict]:
         if not vals:
             continue
         ref = next((x for d in docs.values() if (x := _reference(d, task, dataset, metric, kind)) is not None), None)
+        others = {k: x for k in ("chance", "class_only", "majority", "flat") if k != kind
+                  and (x := next((y for d in docs.values() if (y := _reference(d, task, dataset, metric, k)) is not None),
+                                 None)) is not None}
         best, worst = max(vals, key=vals.get), min(vals, key=vals.get)
         ceiling = CEILING_FRACTION if metric == "Rmi" else CEILING
         above = ref is None or vals[best] > ref
         gates.append(_gate(f"{task}:{dataset}:{metric}", {"best": vals[best], "best_config": best,
                                                           "worst": vals[worst], "worst_config": worst},
-                           {kind: ref, "ceiling": ceiling}, vals[best] <= ceiling and above,
+                           {kind: ref, "ceiling": ceiling, **others}, vals[best] <= ceiling and above,
                            rule=f"best <= {ceiling} (not saturated) and best > {kind} (not all at the trivial reference)"))
     return gates
 
@@ -211,7 +231,8 @@ def format_gates(doc: dict) -> list[dict]:
         return f"{x:.4g}" if isinstance(x, float) else str(x)
 
     return [{"gate": g["gate"], "value": fmt(g["value"]), "reference": fmt(g["reference"]),
-             "passed": "pass" if g["passed"] else "FAIL"} for g in doc["gates"]]
+             "passed": "pass" if g["passed"] else "FAIL", "note": "" if g["passed"] else OPEN_GATES.get(g["gate"], "")}
+            for g in doc["gates"]]
 
 
 def main(argv=None) -> int:
