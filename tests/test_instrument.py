@@ -185,3 +185,28 @@ def test_committed_gates_agree_with_the_model_configuration_and_pass():
                      "short_text_retrieval:SynDG-RS:mR", "zero_shot_classification:SynDG-RS:top1",
                      "semantic_localization:SynDG-RS/region:Rmi", "semantic_localization:SynDG-RS/attribute:Rmi"):
         assert required in gates, required
+
+
+@pytest.mark.slow  # generates SynDG-RS smoke
+def test_measure_stage1_length_reads_the_record_and_every_split(tmp_outputs):
+    from safetensors.torch import save_file
+
+    from dgtrs_lib.data.syndg import load_syndg
+    from dgtrs_lib.experiments.instrument import measure_stage1_length
+    from dgtrs_lib.experiments.pipeline import INIT_POS_FILE
+    from dgtrs_lib.experiments.records import RunRecord
+    from dgtrs_lib.model.tokenizer import token_lengths
+
+    model = create_model("tiny").eval()
+    folder = tmp_outputs / "stage1"
+    folder.mkdir()
+    init = model.positional_embedding.detach().clone()
+    save_file({"positional_embedding": init}, str(folder / INIT_POS_FILE))
+    with torch.no_grad():  # pretend pre-training moved only the first 6 rows
+        model.positional_embedding[:6] += 1.0
+    record = RunRecord.of_checkpoint("stage1", "smoke", folder / "final.pt", model=model)
+    out = measure_stage1_length(record, "smoke")  # the model in memory: no checkpoint file needed
+    dd = load_syndg("smoke", progress=False)
+    assert out["longest"] == max(max(token_lengths(dd[s]["long_caption"])) for s in ("train", "validation", "test"))
+    assert out["trained_rows"] == 6 and len(out["movement"]) == model.context_length
+    assert out["choice"]["context"] >= out["longest"]

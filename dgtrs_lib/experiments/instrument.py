@@ -12,7 +12,8 @@ arXiv:2503.19311; the KPS claim follows Long-CLIP, Zhang et al. 2024, section 3.
   each positional row moved from its initialisation (``dgtrs_lib.experiments.effective_length``);
   ``keep`` is the smaller of the effective length and the number of trained rows (KPS keeps the
   rows that carry knowledge and interpolates the rest), and the stretch ratio follows from it (:func:`~dgtrs_lib.experiments.effective_length.choose_stretch`),
-  and the gate checks that the model configuration uses them;
+  and the gate checks that the model configuration uses them (:func:`measure_stage1_length`: the
+  measurement of a stage-1 record on the profile's data, as the gate and chapter 02 take it);
 * **the fine-tuned model** -- the DGCL model's long-text mR against the class-only mR;
 * **every task** -- for configurations a (base), b (long only) and e (DGCL) of the study, one
   seed: the best is below the ceiling (95 %: not saturated; SeLo Rmi below 0.95) and above the
@@ -82,7 +83,7 @@ def measure_effective_length(model, initial_positional, images, texts, longest: 
     ``images``/``texts``: held-out pre-processed images and their long descriptions;
     ``initial_positional``: the positional table before pre-training; ``longest``: the longest
     long description in tokens (the stretched context must hold it). Returns ``{"curve",
-    "movement", "effective_length", "movement_half_row", "choice"}``."""
+    "movement", "effective_length", "trained_rows", "choice"}``."""
     from dgtrs_lib.experiments.effective_length import (
         choose_stretch,
         effective_length,
@@ -99,6 +100,32 @@ def measure_effective_length(model, initial_positional, images, texts, longest: 
     trained = int(moved.max()) + 1 if len(moved) else 0
     return {"curve": curve, "movement": [float(v) for v in movement], "effective_length": eff,
             "trained_rows": trained, "choice": choose_stretch(min(eff, trained) or eff, base, longest)}
+
+
+def measure_stage1_length(stage1, profile=None, *, model=None, device: str = "cpu") -> dict:
+    """:func:`measure_effective_length` of a stage-1 record (``pipeline.pretrain_stage1``) as the
+    instrument gate takes it: the SynDG-RS validation images and long descriptions of ``profile``,
+    the initial positional table saved beside the checkpoint (``INIT_POS_FILE``), and ``longest``
+    over the train, validation and test long descriptions. ``model``: the stage-1 model when it is
+    already loaded. Returns the measurement plus ``"longest"``."""
+    import torch
+    from safetensors.torch import load_file
+
+    from dgtrs_lib.data.syndg import load_syndg
+    from dgtrs_lib.experiments.pipeline import INIT_POS_FILE, load_stage1
+    from dgtrs_lib.model.tokenizer import token_lengths
+    from dgtrs_lib.model.transforms import make_preprocess
+
+    prof = get_profile(profile)
+    model = model if model is not None else load_stage1(stage1)
+    dd = load_syndg(prof.name)
+    val = dd["validation"]
+    pre = make_preprocess(model.image_size)
+    images = torch.stack([pre(im.convert("RGB")) for im in val["image"]])
+    longest = max(max(token_lengths(dd[s]["long_caption"])) for s in ("train", "validation", "test"))
+    init = load_file(str(stage1.checkpoint.parent / INIT_POS_FILE))["positional_embedding"]
+    measured = measure_effective_length(model, init, images, list(val["long_caption"]), longest, device=device)
+    return {**measured, "longest": int(longest)}
 
 
 def _gate(name: str, value, reference, passed: bool, **extra) -> dict:
@@ -144,19 +171,16 @@ def task_gates(docs: dict[str, dict]) -> list[dict]:
 
 def run_instrument(profile=None, *, seed: int = 0, write: bool = True) -> dict:
     """Measure every gate (training what is missing) and write the gates file; returns its document."""
-    from dgtrs_lib.data.syndg import load_syndg
     from dgtrs_lib.evaluation.references import class_only_retrieval
     from dgtrs_lib.experiments.ablations import PRIOR_SEED, VARIANT_BY_KEY, run_one
     from dgtrs_lib.experiments.pipeline import (
-        INIT_POS_FILE,
         get_or_train,
         load_stage1,
         pretrain_stage1,
         read_curve,
         retrieval_check,
     )
-    from dgtrs_lib.model.tokenizer import TruncationWarning, token_lengths
-    from dgtrs_lib.model.transforms import make_preprocess
+    from dgtrs_lib.model.tokenizer import TruncationWarning
     from dgtrs_lib.results import results_doc, write_results
 
     prof = get_profile(profile)
@@ -177,16 +201,8 @@ def run_instrument(profile=None, *, seed: int = 0, write: bool = True) -> dict:
                        rule="prior's held-out alt-text t2i R@1 > class-only t2i R@1 on the same gallery"))
     details["prior_curve"] = read_curve(stage1)
     # -- its effective length and the stretch
-    from safetensors.torch import load_file
-
-    val = load_syndg(prof.name)["validation"]
-    pre = make_preprocess(base.image_size)
-    import torch
-
-    images = torch.stack([pre(im.convert("RGB")) for im in val["image"]])
-    longest = max(max(token_lengths(load_syndg(prof.name)[s]["long_caption"])) for s in ("train", "validation", "test"))
-    init = load_file(str(stage1.checkpoint.parent / INIT_POS_FILE))["positional_embedding"]
-    measured = measure_effective_length(base, init, images, list(val["long_caption"]), longest, device=prof.device())
+    measured = measure_stage1_length(stage1, prof, model=base, device=prof.device())
+    longest = measured["longest"]
     details["effective_length"] = measured
     choice = measured["choice"]
     gates.append(_gate("effective_length_and_keep", {"effective_length": measured["effective_length"],
