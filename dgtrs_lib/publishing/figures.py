@@ -17,6 +17,11 @@
   drawn across each bar (chapters 04-07).
 * ``curve_with_reference`` -- a curve (the prior's plateau, retrieval vs tokens read) with
   horizontal reference lines and vertical markers (chapter 02).
+* ``prior_length_figure`` -- the measurements behind the miniature's ``keep`` (chapter 02): the
+  prior's plateau curve against the class-only reference, retrieval against tokens read with the
+  measured effective length and the configured ``keep`` marked, and how far each positional row
+  moved in pre-training (Long-CLIP, Zhang et al. 2024, section 3.1; the measurement is
+  ``dgtrs_lib.experiments.instrument.measure_effective_length``).
 
 Taught in: The long-text encoder: from 77 to 248 tokens with KPS (notebooks/02-long-text-encoder.ipynb)
 """
@@ -261,3 +266,57 @@ def curve_with_reference(ax, xs, ys, *, label: str, references: dict | None = No
     ax.set(xlabel=xlabel, ylabel=ylabel)
     ax.legend(fontsize=10)
     return ax
+
+
+# --------------------------------------------------------------------------------------------
+# How long the prior reads (chapter 02)
+# --------------------------------------------------------------------------------------------
+
+def prior_length_figure(measured: dict, keep: int, *, curve: list[dict] | None = None,
+                        references: dict | None = None):
+    """Panels of the effective-length measurement (``measure_effective_length``'s result):
+
+    * with ``curve`` (``pipeline.read_curve`` rows: ``step``, ``i2t_R@1``, ``t2i_R@1``): held-out
+      alt-text R@1 against the pre-training step, with horizontal ``references`` ``{label: R@1}``
+      (class-only, chance);
+    * R@1 both ways and mR against the tokens the prior may read, with vertical lines at the
+      measured effective length and at ``keep`` (the configured one);
+    * the relative movement of every positional row, with ``keep`` and the last trained row marked.
+    """
+    import matplotlib.pyplot as plt
+
+    panels = 3 if curve else 2
+    fig, axes = plt.subplots(panels, 1, figsize=(CONTENT_WIDTH_IN, 2.9 * panels))
+    axes = list(np.atleast_1d(axes))
+    if curve:
+        ax = axes.pop(0)
+        steps = [r["step"] for r in curve]
+        for key, colour in (("t2i_R@1", "tab:blue"), ("i2t_R@1", "tab:orange")):
+            ax.plot(steps, [r[key] for r in curve], "o-", ms=3, color=colour, label=key)
+        for i, (name, value) in enumerate((references or {}).items()):
+            ax.axhline(value, color=("tab:red", "k", "tab:gray")[i % 3], ls="--", lw=1.2, label=name)
+        ax.set(xlabel="pre-training step", ylabel="held-out R@1 (%)",
+               title="the prior on held-out alt-texts (plateau curve)")
+        ax.legend(fontsize=10, ncol=2)
+    ax = axes[0]
+    rows = sorted(measured["curve"], key=lambda r: r["tokens_read"])
+    ks = [r["tokens_read"] for r in rows]
+    for key, style in (("mR", "o-"), ("t2i_R@1", "s--"), ("i2t_R@1", "^--")):
+        ax.plot(ks, [r[key] for r in rows], style, ms=3, label=key)
+    eff = measured["effective_length"]
+    ax.axvline(eff, color="tab:green", ls=":", lw=1.8, label=f"effective length {eff}")
+    ax.axvline(keep, color="tab:purple", ls="-.", lw=1.4, label=f"configured keep {keep}")
+    ax.set(xlabel="tokens the prior may read", ylabel="%", title="retrieval against tokens read")
+    ax.legend(fontsize=10, ncol=2)
+    ax = axes[1]
+    movement = np.asarray(measured["movement"], dtype=float)
+    ax.bar(np.arange(len(movement)), movement, width=0.8, color="tab:blue")
+    ax.axvline(keep - 0.5, color="tab:purple", ls="-.", lw=1.4, label=f"configured keep {keep}")
+    if "trained_rows" in measured:
+        ax.axvline(measured["trained_rows"] - 0.5, color="tab:green", ls=":", lw=1.8,
+                   label=f"trained rows {measured['trained_rows']}")
+    ax.set(xlabel="positional row", ylabel="relative movement",
+           title="how far each positional row moved in pre-training")
+    ax.legend(fontsize=10)
+    fig.tight_layout()
+    return fig
