@@ -297,17 +297,17 @@ def prior_length_figure(measured: dict, keep: int, *, curve: list[dict] | None =
             ax.axhline(value, color=("tab:red", "k", "tab:gray")[i % 3], ls="--", lw=1.2, label=name)
         ax.set(xlabel="pre-training step", ylabel="held-out R@1 (%)",
                title="the prior on held-out alt-texts (plateau curve)")
-        ax.legend(fontsize=10, ncol=2)
+        ax.legend(fontsize=10, ncol=2, loc="best", framealpha=0.9)
     ax = axes[0]
     rows = sorted(measured["curve"], key=lambda r: r["tokens_read"])
     ks = [r["tokens_read"] for r in rows]
-    for key, style in (("mR", "o-"), ("t2i_R@1", "s--"), ("i2t_R@1", "^--")):
-        ax.plot(ks, [r[key] for r in rows], style, ms=3, label=key)
+    for key, style, colour in (("mR", "o-", "k"), ("t2i_R@1", "s--", "tab:blue"), ("i2t_R@1", "^--", "tab:orange")):
+        ax.plot(ks, [r[key] for r in rows], style, ms=3, color=colour, label=key)
     eff = measured["effective_length"]
     ax.axvline(eff, color="tab:green", ls=":", lw=1.8, label=f"effective length {eff}")
     ax.axvline(keep, color="tab:purple", ls="-.", lw=1.4, label=f"configured keep {keep}")
-    ax.set(xlabel="tokens the prior may read", ylabel="%", title="retrieval against tokens read")
-    ax.legend(fontsize=10, ncol=2)
+    ax.set(xlabel="tokens the prior may read", ylabel="%", title="held-out long descriptions, read in part")
+    ax.legend(fontsize=10, ncol=2, loc="best", framealpha=0.9)
     ax = axes[1]
     movement = np.asarray(measured["movement"], dtype=float)
     ax.bar(np.arange(len(movement)), movement, width=0.8, color="tab:blue")
