@@ -18,8 +18,8 @@ TEXTS = ["a harbor with boats", "a dense forest beside a winding river with two 
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory):
     """A trained-shape miniature (keep 8, 104 tokens) saved by save_official, and its model."""
-    torch.manual_seed(3)
-    model = create_long_model("tiny").eval()
+    torch.manual_seed(3)  # an explicit keep 8 / ratio 4 stretch (not the configured one): the shapes below
+    model = create_long_model("tiny", keep=8, ratio=4, context_length=104).eval()
     path = save_official(model, tmp_path_factory.mktemp("ck") / "mini.pt")
     return model, path
 

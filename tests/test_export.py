@@ -13,12 +13,14 @@ import torch
 from PIL import Image
 
 from dgtrs_lib import create_long_model, create_model, load_model, save_official, tokenize
+from dgtrs_lib.model.configs import stretch_of
 from dgtrs_lib.model.export import export, main
 from dgtrs_lib.model.hf import ExportError, hf_tokenizer
 
 SHORT = "a small harbor with two red boats"
 LONG = ("This aerial image shows a harbor. " + "Three white storage tanks stand near the river, "
         "north of a row of orange warehouses, beside two red boats moored at the pier. " * 4)
+CTX = stretch_of("tiny")["context"]  # the configured (measured) stretched context
 
 
 def _rel(a, b):
@@ -57,7 +59,7 @@ def test_transformers_export_parity(long_ckpt, image, tmp_path):
     ours, preprocess = load_model(long_ckpt)
     out = export(long_ckpt, tmp_path / "hf", "hf")
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["text_config"]["max_position_embeddings"] == ours.context_length == 104
+    assert cfg["text_config"]["max_position_embeddings"] == ours.context_length == CTX
     assert cfg["text_config"]["hidden_act"] == cfg["vision_config"]["hidden_act"] == "quick_gelu"
     hf = CLIPModel.from_pretrained(out).eval()
     texts = [SHORT, LONG]
@@ -95,7 +97,7 @@ def test_open_clip_export_parity(long_ckpt, image, tmp_path):
     assert tok.context_length == ours.context_length
     model.eval()
     with torch.no_grad():
-        assert _rel(ours.encode_text(_ids([SHORT, LONG], 104)), model.encode_text(tok([SHORT, LONG]))) < 1e-5
+        assert _rel(ours.encode_text(_ids([SHORT, LONG], CTX)), model.encode_text(tok([SHORT, LONG]))) < 1e-5
         assert _rel(ours.encode_image(preprocess(image)[None]), model.encode_image(oc_pre(image)[None])) < 1e-5
 
 
@@ -103,8 +105,8 @@ def test_transformers_folder_round_trip(long_ckpt, tmp_path):
     ours, _ = load_model(long_ckpt)
     out = export(long_ckpt, tmp_path / "hf", "hf")
     back, _ = load_model(out)
-    assert type(back).__name__ == "LongCLIP" and back.keep == ours.keep and back.context_length == 104
-    ids = _ids([SHORT, LONG], 104)
+    assert type(back).__name__ == "LongCLIP" and back.keep == ours.keep and back.context_length == CTX
+    ids = _ids([SHORT, LONG], CTX)
     with torch.no_grad():
         assert _rel(ours.encode_text(ids), back.encode_text(ids)) < 1e-6
         x = torch.randn(2, 3, 64, 64)
@@ -132,7 +134,7 @@ def test_exported_tokenizer_ids_and_truncation():
 
     ds = generate_syndg(8, 1, 1)["train"]
     texts = list(ds["short_caption"]) + list(ds["long_caption"]) + [SHORT, LONG, "Café — “quoted” ‘x’, 3.5 km² (N=12)!"]
-    for ctx in (32, 104, 248):
+    for ctx in (32, CTX, 248):
         tok = hf_tokenizer(ctx)
         ours = _ids(texts, ctx)
         enc = tok(texts, truncation=True, max_length=ctx).input_ids

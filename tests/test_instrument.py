@@ -42,7 +42,16 @@ def test_class_only_beats_chance_and_a_perfect_model_beats_class_only():
 
 def test_classification_references():
     r = classification_references([0, 0, 0, 1], 4)
-    assert r == {"chance_top1": 25.0, "majority_top1": 75.0, "majority_mean_per_class_recall": 25.0}
+    assert r == {"chance_top1": 25.0, "majority_top1": 75.0, "majority_mean_per_class_recall": 50.0}
+    # the same numbers the metric code gives a model that always answers the majority class
+    import torch
+
+    from dgtrs_lib.evaluation.classification import classification_metrics
+
+    logits = torch.zeros(4, 4)
+    logits[:, 0] = 1.0
+    m = classification_metrics(logits, torch.tensor([0, 0, 0, 1]), num_classes=4)
+    assert (m["acc1"], m["mean_per_class_recall"]) == (r["majority_top1"], r["majority_mean_per_class_recall"])
 
 
 def test_scaled_slm_protocol_is_named_and_reference_stays_default():
@@ -210,3 +219,44 @@ def test_measure_stage1_length_reads_the_record_and_every_split(tmp_outputs):
     assert out["longest"] == max(max(token_lengths(dd[s]["long_caption"])) for s in ("train", "validation", "test"))
     assert out["trained_rows"] == 6 and len(out["movement"]) == model.context_length
     assert out["choice"]["context"] >= out["longest"]
+
+
+def test_evaluate_writes_the_references_it_computes(tmp_outputs):
+    """End to end on smoke: the reference rows equal what the reference functions give on the
+    very sets the evaluation read (labels, caption counts, SeLo cases)."""
+    from dgtrs_lib.data.syndg import load_syndg
+    from dgtrs_lib.evaluation.evaluate import evaluate
+
+    doc = evaluate("tiny-random", ["long_retrieval", "classification"], "smoke",
+                   {"long_retrieval": ["syndg"], "classification": ["syndg"]}, progress=False)
+    refs = {(r["task"], r["dataset"], r["reference"], r["metric"]): r["value"] for r in doc["references"]}
+    test = load_syndg("smoke")["test"]
+    expected = class_only_retrieval(list(test["scene"]), np.arange(len(test)))
+    assert refs[("long_text_retrieval", "SynDG-RS", "class_only", "mR")] == pytest.approx(expected["mR"])
+    assert refs[("long_text_retrieval", "SynDG-RS", "chance", "t2i_R@1")] == pytest.approx(100 / len(test))
+    from collections import Counter
+
+    top = max(Counter(test["scene"]).values())
+    assert refs[("zero_shot_classification", "SynDG-RS", "majority", "top1")] == pytest.approx(100 * top / len(test))
+    assert refs[("zero_shot_classification", "SynDG-RS", "chance", "top1")] == pytest.approx(100 / 22)
+
+
+def test_a_bad_query_type_is_one_line_naming_the_entry(tmp_path):
+    import json
+
+    from PIL import Image
+
+    from dgtrs_lib.data.airslt import load_airslt
+    from dgtrs_lib.data.common import DataFormatError
+
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "annotations").mkdir()
+    Image.new("RGB", (32, 32)).save(tmp_path / "imgs" / "0.jpg")
+    entry = {"caption": "a lake", "jpg_name": "0.jpg", "points": [[[1, 1], [9, 1], [9, 9]]]}
+    (tmp_path / "annotations" / "anno.json").write_text(json.dumps([{**entry, "query_type": "region"}]))
+    (case,) = load_airslt(tmp_path)
+    assert case.query_type == "region"
+    (tmp_path / "annotations" / "anno.json").write_text(json.dumps([{**entry, "query_type": 3}]))
+    with pytest.raises(DataFormatError, match=r"item 0 \(0.jpg\).*'query_type' must be a non-empty string") as err:
+        load_airslt(tmp_path)
+    assert "\n" not in str(err.value)

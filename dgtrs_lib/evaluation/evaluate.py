@@ -91,7 +91,7 @@ from dgtrs_lib.evaluation.references import (
 )
 from dgtrs_lib.evaluation.retrieval import retrieval_scores
 from dgtrs_lib.evaluation.selo import evaluate_selo, scaled_kernel
-from dgtrs_lib.evaluation.slm import mean_selo_metrics
+from dgtrs_lib.evaluation.slm import REFERENCE, mean_selo_metrics
 from dgtrs_lib.model.sources import BASELINES, describe_model, resolve_source
 from dgtrs_lib.profiles import check_device, get_profile
 from dgtrs_lib.results import check_replace, results_doc, write_results
@@ -320,7 +320,7 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
                                                  "mean_per_class_recall": refs["majority_mean_per_class_recall"]}, len(ds))
             else:
                 samples, scales = selo_data(spec, profile)
-                slm = slm_protocol(scales)
+                slm = slm_protocol(scales) if spec["kind"] != "airslt" else REFERENCE  # AIR-SLT: reference-exact
                 mean, per_case = evaluate_selo(mdl, samples, preprocess=preprocess, scales=scales, tile_mode=selo_tile_mode,
                                                jpeg_roundtrip=selo_jpeg_roundtrip, batch_size=batch_size, progress=progress,
                                                protocol=slm)

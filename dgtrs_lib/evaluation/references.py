@@ -53,11 +53,14 @@ def class_only_retrieval(image_labels: Sequence, text_to_image, ks=(1, 5, 10)) -
 
 
 def classification_references(labels: Sequence[int], num_classes: int) -> dict:
-    """``{"chance_top1", "majority_top1", "majority_mean_per_class_recall"}`` in percent."""
+    """``{"chance_top1", "majority_top1", "majority_mean_per_class_recall"}`` in percent.
+
+    The majority model's mean per-class recall is 1 over the classes *present* in ``labels``, as
+    ``classification_metrics`` averages over the classes with support."""
     counts = Counter(int(v) for v in labels)
     n = max(len(labels), 1)
     return {"chance_top1": 100.0 / num_classes, "majority_top1": 100.0 * max(counts.values(), default=0) / n,
-            "majority_mean_per_class_recall": 100.0 / num_classes}
+            "majority_mean_per_class_recall": 100.0 / max(len(counts), 1)}
 
 
 def flat_map_selo(samples, protocol=None) -> dict:

@@ -32,7 +32,9 @@ DGTRS-CLIP (arXiv:2503.19311, ``chen2025dgtrs``):
 Scales for the CPU miniature: its encoder sees 64 px and our synthetic scenes are 320-512 px, so
 the reference geometry is scaled by 1/4: scales (64, 128, 192) for (256, 512, 768), and the blur
 kernel scales with the smallest scale, ``scaled_kernel(scales) = odd(round(251 * s_min / 256))``
-(63 for the miniature). The SLM metric constants are *not* rescaled (``dgtrs_lib.evaluation.slm``).
+(63 for the miniature). The SLM metric's two pixel-size constants (box and maximum filter) are
+scaled by the same factor, as a named protocol (``dgtrs_lib.evaluation.slm.SLMProtocol.scaled``,
+chosen by ``dgtrs_lib.evaluation.datasets.slm_protocol``); AIR-SLT keeps the reference constants.
 
 Taught in: Semantic localization (SeLo) (notebooks/07-semantic-localization.ipynb)
 """

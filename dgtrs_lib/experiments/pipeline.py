@@ -241,7 +241,8 @@ def run_pipeline(profile=None, seed: int = 0, schedule: str = "default", device:
     if _is_rank0():
         base = load_stage1(stage1)
         checks["stage1"] = retrieval_check(base, prof, device=eval_device)
-        checks["stage1_prior"] = retrieval_check(base, prof, split="prior_validation", device=eval_device)
+        if prof.prior_sizes:  # the prior's own held-out corpus exists only where stage 1 is trained here
+            checks["stage1_prior"] = retrieval_check(base, prof, split="prior_validation", device=eval_device)
         spec = prof.stretch
         checks["stretched"] = retrieval_check(stretch_model(base, keep=spec["keep"], ratio=spec["ratio"]), prof,
                                               device=eval_device)
