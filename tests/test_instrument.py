@@ -260,3 +260,13 @@ def test_a_bad_query_type_is_one_line_naming_the_entry(tmp_path):
     with pytest.raises(DataFormatError, match=r"item 0 \(0.jpg\).*'query_type' must be a non-empty string") as err:
         load_airslt(tmp_path)
     assert "\n" not in str(err.value)
+
+
+def test_class_labels_from_karpathy_file_names_only_when_every_name_has_one():
+    from dgtrs_lib.evaluation.datasets import labels_from_filenames
+
+    assert labels_from_filenames(["airport_1.jpg", "dense residential_12.tif", "airport_3.jpg"]) == [
+        "airport", "dense residential", "airport"]
+    assert labels_from_filenames(["airport_1.jpg", "00017.jpg"]) is None     # one name without a class
+    assert labels_from_filenames(["beach_1.jpg", "beach_2.jpg"]) is None     # a single class: no line
+    assert labels_from_filenames(["agricultural00.tif", "forest01.tif"]) is None  # UCM's form is not read

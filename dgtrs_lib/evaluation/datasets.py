@@ -23,6 +23,7 @@ Taught in: Long-text cross-modal retrieval (notebooks/04-long-text-retrieval.ipy
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from dgtrs_lib.errors import UsageError, file_not_found
@@ -119,9 +120,27 @@ def retrieval_data(spec: dict, caption: str, profile: str):
     raise EvaluationError(f"dataset {spec['name']}: kind {spec['kind']!r} has no retrieval view")
 
 
-def retrieval_labels(spec: dict, profile: str, n: int) -> list[str] | None:
+_CLASS_FILE = re.compile(r"^(?P<cls>[A-Za-z][A-Za-z0-9 ]*?)_\d+\.[A-Za-z0-9]+$")
+
+
+def labels_from_filenames(names) -> list[str] | None:
+    """Scene classes from file names of the form ``<class>_<digits>.<ext>`` (RSICD's and RSITMD's
+    ``airport_12.jpg``), when EVERY name has that form and at least two classes occur; else
+    ``None`` (no class-only line is drawn rather than a wrong one)."""
+    names = [str(n).rsplit("/", 1)[-1] for n in names]
+    found = [_CLASS_FILE.match(n) for n in names]
+    if not names or not all(found):
+        return None
+    labels = [m.group("cls").lower() for m in found]
+    return labels if len(set(labels)) >= 2 else None
+
+
+def retrieval_labels(spec: dict, profile: str, n: int, ds=None) -> list[str] | None:
     """Per-image scene classes of a retrieval view, in its order (for the class-only reference):
-    the ``scene`` column of the embedded sets; ``None`` for sets without class labels."""
+    the ``scene`` column of the embedded sets; for Karpathy sets the class in the file names
+    (:func:`labels_from_filenames`, given the view ``ds``); ``None`` for sets without class labels."""
+    if spec["kind"] == "karpathy":
+        return labels_from_filenames(ds["image_id"]) if ds is not None else None
     if spec["kind"] == "syndg":
         from dgtrs_lib.data.syndg import load_syndg
 

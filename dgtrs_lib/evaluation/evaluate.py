@@ -298,7 +298,7 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
                 details[RESULT_TASK[task]][name] = {k: v for k, v in res.items() if k != "metrics"}
                 t2i = np.repeat(np.arange(len(ds)), [len(c) for c in ds["captions"]])
                 add_ref(task, name, "chance", chance_retrieval(t2i, len(ds)), len(ds))
-                labels = retrieval_labels(spec, profile, len(ds))
+                labels = retrieval_labels(spec, profile, len(ds), ds)
                 if labels is not None:
                     add_ref(task, name, "class_only", class_only_retrieval(labels, t2i), len(ds))
             elif task == "classification":
