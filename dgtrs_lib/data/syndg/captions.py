@@ -78,8 +78,8 @@ FILLERS = {
     "desert": ["Sand dunes form long ripples.", "There is no vegetation in the sand."],
     "bare land": ["Brown earth with gray patches covers the ground.", "Nothing grows on the bare soil."],
     "golf course": ["Light green fairways wind across the rough.", "Pale sand bunkers dot the course."],
-    "solar farm": ["Rows of dark blue solar panels cover the ground.", "Grass shows between the panel rows."],
-    "snowfield": ["Snow covers the whole scene.", "Faint drifts mark the snow surface."],
+    "solar farm": ["Rows of dark solar panels cover the ground.", "Gravel shows between the panel rows."],
+    "snowfield": ["Patchy snow covers most of the ground.", "Brown earth shows between the snow patches."],
 }
 
 

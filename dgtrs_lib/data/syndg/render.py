@@ -220,12 +220,13 @@ def render_background(cls: str, h: int, w: int, layout: dict, rng) -> np.ndarray
         for _ in range(max(2, (h * w) // 1400)):
             cy, cx = rng.uniform(0, h), rng.uniform(0, w)
             _paint(img, ((yy - cy) / 3.5) ** 2 + ((xx - cx) / 5.0) ** 2 < 1, (215, 200, 150), rng, 3, 2)
-    elif cls == "solar farm":  # rows of dark blue panels on grass
-        img = _texture(rng, h, w, (110, 135, 80), amp=8)
+    elif cls == "solar farm":  # rows of dark panels on gravel: a look-alike of the railway station
+        img = _texture(rng, h, w, (125, 117, 106), amp=6, grain=5)
         coord = yy if layout["orientation"] == "horizontal" else xx
-        _paint(img, coord % 6 < 4, (35, 45, 85), rng, 3, 2)
-    elif cls == "snowfield":  # bluish-white snow with faint drifts (kept > 60 from palette white)
-        img = _texture(rng, h, w, (178, 188, 200), amp=8, grain=3, cell=16)
+        _paint(img, coord % 6 < 3, (62, 66, 84), rng, 3, 2)
+    elif cls == "snowfield":  # bare earth under patchy snow: a look-alike of bare land
+        img = _texture(rng, h, w, (140, 115, 88), amp=12, grain=7)
+        _paint(img, _smooth_noise(rng, h, w, 12) > -0.1, (172, 176, 182), rng, 6, 5)
     else:
         raise ValueError(f"unknown SynDG-RS class {cls!r}; expected one of {ALL_CLASSES}")
     return _keep_off_palette(np.clip(img, 0, 255).astype(np.uint8))

@@ -1,10 +1,11 @@
 """SynDG-RS's vocabulary: what a scene can hold and the words the captions use for it.
 
-Version 2 (issue #11). Twenty-two fine-tuning classes in seven **confusable groups** (the pairs a
+Versions 2-4 (issue #11). Twenty-two fine-tuning classes in seven **confusable groups** (the pairs a
 remote-sensing classifier confuses: dense/sparse residential, harbor/beach/river/lake/bridge,
 forest/sparse forest/meadow/orchard/farmland...), and three **prior-only** classes (golf course,
-solar farm, snowfield) plus three **prior-only object types** (windmill, crane, helicopter) that
-occur in the pre-training corpus of the miniature "OpenAI CLIP" and never in fine-tuning, so that
+solar farm, snowfield; drawn as look-alikes of fine-tuning classes -- golf course of meadow,
+solar farm of railway station, snowfield of bare land) plus three **prior-only object types**
+(windmill, crane, helicopter) that occur in the pre-training corpus of the miniature "OpenAI CLIP" and never in fine-tuning, so that
 what fine-tuning forgets can be measured (the knowledge KPS claims to preserve; Long-CLIP, Zhang
 et al. 2024, section 3.1). Object types carry a drawn shape; six saturated palette colours
 (backgrounds are kept away from them, so objects can be counted by colour); three sizes with the
@@ -19,7 +20,7 @@ Taught in: Dataset inspection: dual-granularity captions, real Sentinel-2 imager
 """
 from __future__ import annotations
 
-VERSION = "3"  # bump when the generator changes: it is part of the cache key
+VERSION = "4"  # bump when the generator changes: it is part of the cache key
 IMAGE_SIZE = 64
 SPLITS = ("train", "validation", "test")
 SPLIT_IDS = {"train": 0, "validation": 1, "test": 2, "selo": 3, "prior": 4, "prior_validation": 5}
