@@ -174,31 +174,82 @@ def test_sentences_state_the_numbers_of_the_reference_results():
     text = interpret.selo_sentence(rows)
     assert _numbers(text) and all(v in values for v in _numbers(text)), text
 
-    study = json.loads((ROOT / "results" / "reference" / "ablations-cpu.json").read_text())
-    text = interpret.ablation_sentences(study["claims"], len(study["protocol"]["seeds"]))
-    for claim, counts in interpret.verdict_counts(study["claims"]).items():
-        assert (f"**{claim}**: holds on {counts['holds']} of {sum(counts.values())} metrics, mixed on "
-                f"{counts['mixed']}, does not hold on {counts['does not hold']}.") in text
+
+
+def _study():
+    import json
+
+    return json.loads((ROOT / "results" / "reference" / "ablations-cpu.json").read_text())
+
+
+def test_committed_study_verdicts_follow_from_its_own_rows():
+    """The verdicts the book renders are those the committed per-seed rows give under the
+    pre-registered rules: a hand-edited or stale verdict fails here."""
+    from dgtrs_lib.experiments.ablations import claim_table, claim_verdicts
+    from dgtrs_lib.publishing import interpret
+
+    study = _study()
+    assert "contrasts" in study, "results/reference/ablations-cpu.json predates the pre-registered study"
+    again = claim_table(study["results"])
+    stored = {(c["better"], c["worse"], c["endpoint"]): c for c in study["contrasts"] if c["family"] == "primary"}
+    assert {(c["better"], c["worse"], c["endpoint"]) for c in again} == set(stored)
+    for c in again:
+        s = stored[(c["better"], c["worse"], c["endpoint"])]
+        assert c["verdict"] == s["verdict"] and abs(c["mean_diff"] - s["mean_diff"]) < 1e-9, c
+    assert [c["verdict"] for c in claim_verdicts(again)] == [c["verdict"] for c in study["claims"]]
+    text = interpret.study_sentences(study)
+    for c in study["claims"]:
+        assert f"**{c['claim']}** (`{c['better']}` vs `{c['worse']}`): **{c['verdict']}**." in text
+    summary = interpret.claim_summary(study)
+    assert all(c["claim"] in summary and c["verdict"] in summary for c in study["claims"])
+
+
+def _static_prose():
+    """(where, text) of every hand-written paragraph that could state a verdict: the book's
+    Markdown pages and the Markdown cells of the study and report chapters."""
+    import nbformat
+
+    out = [(p.name, p.read_text()) for p in (ROOT / "book").glob("*.md")]
+    for name in ("08-ablations", "09-reproduction-report"):
+        nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+        out += [(f"{name} cell {i}", c.source) for i, c in enumerate(nb.cells) if c.cell_type == "markdown"]
+    return out
+
+
+def test_prose_types_no_verdict_of_a_claim():
+    """No hand-written sentence says a claim held, reversed or stayed open: verdicts are rendered
+    from the results file (study_sentences / claim_summary), so the prose cannot contradict it."""
+    import re
+
+    claim_words = re.compile(r"\b(KPS|curriculum|DGCL|granularit)", re.I)
+    verdict_words = re.compile(r"\b(holds(?=\s*[.,;:)]|\s+in miniature|\s+on\b)|held|reversed|inconclusive|"
+                               r"does not hold|confirmed|refuted|beats? naive|direction of an effect)\b", re.I)
+    definitional = re.compile(r"verdict|all three|holds\*\* \(|\*\*holds\*\*|\"holds\"", re.I)
+    bad = []
+    for where, text in _static_prose():
+        text = re.sub(r"```.*?```", " ", text, flags=re.S).replace("held-out", "")
+        for sentence in re.split(r"(?<=[.!?])\s+|\n\s*\n", text):
+            if claim_words.search(sentence) and verdict_words.search(sentence) and not definitional.search(sentence):
+                bad.append(f"{where}: {sentence.strip()[:160]}")
+    assert not bad, "\n".join(bad)
 
 
 def test_forest_plot_reads_contrast_rows_generically():
-    import json
-
     import matplotlib
 
     matplotlib.use("Agg")
     from dgtrs_lib.publishing.figures import forest_plot
 
-    claims = json.loads((ROOT / "results" / "reference" / "ablations-cpu.json").read_text())["claims"]
-    fig = forest_plot(claims)
-    metrics = list(dict.fromkeys(c["metric"] for c in claims))
+    primary = [c for c in _study()["contrasts"] if c["family"] == "primary"]
+    fig = forest_plot(primary)
+    labels = list(dict.fromkeys(c["label"] for c in primary))
     panels = [ax for ax in fig.axes if ax.get_title()]
-    assert [ax.get_title() for ax in panels] == metrics
-    n_claims = len({c["claim"] for c in claims})
-    assert all(len(ax.get_yticks()) == n_claims for ax in panels)
-    # a redesigned study: other claims, other metrics, no better/worse keys
+    assert len(panels) == len(labels)
+    n_pairs = len({(c["better"], c["worse"]) for c in primary})
+    assert all(len(ax.get_yticks()) == n_pairs for ax in panels)
+    # another study: other claims, other metrics, no better/worse keys, only seed ranges
     other = [{"claim": f"c{i}", "metric": m, "mean_diff": 0.1 * i, "min_diff": -0.1, "max_diff": 0.3,
-              "verdict": "mixed"} for i in range(3) for m in ("m1", "m2", "m3")]
+              "verdict": "inconclusive"} for i in range(3) for m in ("m1", "m2", "m3")]
     fig = forest_plot(other)
     assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["m1", "m2", "m3"]
     assert fig.get_size_inches()[0] <= 6.7 + 1e-9

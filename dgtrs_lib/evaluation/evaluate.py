@@ -89,7 +89,7 @@ from dgtrs_lib.evaluation.references import (
     classification_references,
     flat_map_selo,
 )
-from dgtrs_lib.evaluation.retrieval import retrieval_scores
+from dgtrs_lib.evaluation.retrieval import per_image_recall, retrieval_scores
 from dgtrs_lib.evaluation.selo import evaluate_selo, scaled_kernel
 from dgtrs_lib.evaluation.slm import REFERENCE, mean_selo_metrics
 from dgtrs_lib.model.sources import BASELINES, describe_model, resolve_source
@@ -111,8 +111,9 @@ OPTIONS = {"ensemble": ("normalize_mean", "mean_normalize"), "selo_tile_mode": (
 # The two retrieval runners
 # ----------------------------------------------------------------------------------------------
 def run_retrieval(model, preprocess, ds, *, ks: Sequence[int] = (1, 5, 10), batch_size: int = 64,
-                  progress: bool = False, ties: str = "expected") -> dict:
-    """Retrieval on a retrieval-schema set (``image, captions``: several captions per image)."""
+                  progress: bool = False, ties: str = "expected", per_query: bool = False) -> dict:
+    """Retrieval on a retrieval-schema set (``image, captions``: several captions per image);
+    ``per_query``: also the per-image scores of ``per_image_recall`` (key ``per_query``)."""
     from dgtrs_lib.model.tokenizer import token_lengths
 
     caps = ds["captions"]
@@ -122,8 +123,11 @@ def run_retrieval(model, preprocess, ds, *, ks: Sequence[int] = (1, 5, 10), batc
     txt = encode_texts(model, texts, progress=progress)
     ctx = getattr(model, "context_length", None)
     truncated = int(sum(n > ctx for n in token_lengths(texts))) if ctx else None
-    return {"metrics": retrieval_scores(img, txt, t2i, ks, ties=ties), "n_images": len(caps), "n_captions": len(texts),
-            "n_captions_truncated": truncated, "context_length": ctx}
+    out = {"metrics": retrieval_scores(img, txt, t2i, ks, ties=ties), "n_images": len(caps), "n_captions": len(texts),
+           "n_captions_truncated": truncated, "context_length": ctx}
+    if per_query:
+        out["per_query"] = per_image_recall(img, txt, t2i, ks, ties=ties).tolist()
+    return out
 
 
 def heldout_retrieval(model, pairs, *, ks: Sequence[int] = (1, 5), batch_size: int = 256) -> dict:
@@ -239,7 +243,8 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
              datasets: dict | None = None, out: str | os.PathLike | None = None, *, model=None, run: str | None = None,
              templates: str | Sequence[str] = "clip", ensemble: str = "normalize_mean", selo_tile_mode: str = "fast",
              selo_jpeg_roundtrip: bool = False, retrieval_ties: str = "expected", batch_size: int = 64,
-             device: str | None = None, progress: bool = True, overwrite: bool | None = None) -> dict:
+             device: str | None = None, progress: bool = True, overwrite: bool | None = None,
+             per_query: bool = False) -> dict:
     """Run ``tasks`` on a model and write one results file; returns the results document.
 
     The model: ``model_source`` (any source of ``dgtrs_lib.model.sources``), or ``model=(model,
@@ -247,7 +252,10 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
     ``{task: [spec, ...]}`` overriding ``DEFAULT_DATASETS`` per task. ``out``: the JSON path
     (default ``results/<profile>/<run>.json``; ``run`` default: ``default_run_name``).
     ``device``: default ``profile.device()``. ``overwrite``: see the module doc. Every input is
-    checked before the model is loaded.
+    checked before the model is loaded. ``per_query``: the document also holds ``per_query``,
+    ``{"task|dataset|metric": [one score per test query]}`` whose mean is the reported number
+    (retrieval mR per image with its captions, top-1 per image, SeLo Rmi per case): what a paired
+    per-query bootstrap resamples (``dgtrs_lib.experiments.stats``).
     """
     from dgtrs_lib.env import results_dir
 
@@ -276,6 +284,7 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
     protocol = _protocol(templates, ensemble, selo_tile_mode, selo_jpeg_roundtrip, retrieval_ties, prof.eval_limit)
 
     references: list[dict] = []
+    queries: dict[str, list[float]] = {}
 
     def add(task, dataset, metric, value, n):
         rows.append({"task": RESULT_TASK[task], "dataset": dataset, "metric": metric, "value": float(value), "n": int(n)})
@@ -292,9 +301,12 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
             name = spec["name"]
             if task in ("long_retrieval", "short_retrieval"):
                 ds = retrieval_data(spec, "long" if task == "long_retrieval" else "short", profile)
-                res = run_retrieval(mdl, preprocess, ds, batch_size=batch_size, progress=progress, ties=retrieval_ties)
+                res = run_retrieval(mdl, preprocess, ds, batch_size=batch_size, progress=progress, ties=retrieval_ties,
+                                    per_query=per_query)
                 for k, v in res["metrics"].items():
                     add(task, name, k, v, res["n_images"])
+                if per_query:
+                    queries[f"{RESULT_TASK[task]}|{name}|mR"] = res.pop("per_query")
                 details[RESULT_TASK[task]][name] = {k: v for k, v in res.items() if k != "metrics"}
                 t2i = np.repeat(np.arange(len(ds)), [len(c) for c in ds["captions"]])
                 add_ref(task, name, "chance", chance_retrieval(t2i, len(ds)), len(ds))
@@ -310,6 +322,9 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
                 if n_cls > 5:
                     add(task, name, "top5", res["acc5"], len(ds))
                 add(task, name, "mean_per_class_recall", res["mean_per_class_recall"], len(ds))
+                if per_query:
+                    queries[f"{RESULT_TASK[task]}|{name}|top1"] = (
+                        100.0 * (np.asarray(res["predictions"]) == np.asarray(ds["label"]))).tolist()
                 if spec["kind"] not in DERIVED_VIEWS:  # the mean is over benchmarks, not views of one
                     per_dataset.append(res)
                 details[RESULT_TASK[task]][name] = {"classnames": res["classnames"], "confusion_matrix": res["confusion_matrix"],
@@ -330,6 +345,11 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
                 qtype = {s.sample_id: s.query_type for s in samples}
                 for r in per_case:
                     r["query_type"] = qtype.get(r["sample_id"])
+                if per_query:
+                    queries[f"{RESULT_TASK[task]}|{name}|Rmi"] = [float(r["Rmi"]) for r in per_case]
+                    for kind in sorted({t for t in qtype.values() if t}):
+                        queries[f"{RESULT_TASK[task]}|{name}/{kind}|Rmi"] = [float(r["Rmi"]) for r in per_case
+                                                                             if r["query_type"] == kind]
                 for kind in sorted({t for t in qtype.values() if t}):  # region / attribute queries apart
                     sel = [r for r in per_case if r["query_type"] == kind]
                     for k, v in mean_selo_metrics(sel).items():
@@ -349,6 +369,8 @@ def evaluate(model_source: str | None = None, tasks: Sequence[str] = TASKS, prof
 
     doc = results_doc(run, profile, rows, model=info, protocol=protocol, device=device, identity=identity,
                       data=data_info, details=details, timings_s=timings, references=references)
+    if per_query:
+        doc["per_query"] = queries
     path = write_results(doc, out, overwrite=overwrite)
     doc["path"] = str(path)
     return doc

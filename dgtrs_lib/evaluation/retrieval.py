@@ -162,6 +162,23 @@ def retrieval_metrics(image_features, text_features, text_to_image, ks: Sequence
     return out
 
 
+def per_image_recall(image_features, text_features, text_to_image, ks: Sequence[int] = (1, 5, 10), *,
+                     ties: str = "expected") -> np.ndarray:
+    """One score per image (percent) whose mean is mR when every image has the same number of
+    captions: the mean over k of the image's i2t hit and its captions' mean t2i hit. The unit a
+    per-query bootstrap resamples (an image with its captions)."""
+    st = retrieval_rank_stats(image_features, text_features, text_to_image)
+    t2i = np.asarray(text_to_image).reshape(-1)
+    n_img = len(st["i2t_greater"])
+    counts = np.bincount(t2i, minlength=n_img).astype(np.float64)
+    total = np.zeros(n_img)
+    for k in ks:
+        total += hit_probability(st["i2t_greater"], st["i2t_tied"], st["i2t_tied_pos"], k, ties)
+        hits = hit_probability(st["t2i_greater"], st["t2i_tied"], st["t2i_tied_pos"], k, ties)
+        total += np.bincount(t2i, weights=hits, minlength=n_img) / np.maximum(counts, 1)
+    return 100.0 * total / (2 * len(ks))
+
+
 def shared_caption_recall(image_features, text_features, caption_of, ks=(1, 5)) -> dict:
     """R@k (percent) when several images share one caption text.
 

@@ -1,44 +1,72 @@
-"""The paper's claims, tested in miniature: KPS vs naive stretching, and the curriculum vs single
-granularity and fixed weighting, on all four zero-shot tasks, over several seeds.
+"""The paper's claims, tested in miniature: a pre-registered, powered study of KPS and the
+dual-granularity curriculum on all four zero-shot tasks.
 
-DGTRS-CLIP (arXiv:2503.19311, ``chen2025dgtrs``) claims in its method (KPS, DGCL) and experiment
-sections (its own ablation tables are not public) that
+DGTRS-CLIP (arXiv:2503.19311, ``chen2025dgtrs``) claims, in its method (KPS, DGCL) and experiment
+sections (its ablation tables are not public), that stretching the text positions with KPS lets
+CLIP read long descriptions without losing what it knew, and that training on both granularities
+under a curriculum beats either granularity alone and a fixed weighting. This module is the study
+of those claims on the embedded SynDG-RS data (issue #12). Everything that decides a verdict is
+written here, before the run (pre-registration): the arms, the primary endpoints and contrasts,
+the seeds and steps (the profile's), the statistics (``dgtrs_lib.experiments.stats``).
 
-* **(KPS)** stretching the text positions with KPS lets CLIP use long descriptions without losing
-  what it knew -- here: KPS beats naive linear interpolation of all positions, with the same
-  curriculum, and keeps short-text ability;
-* **(DGCL)** training with both granularities under a curriculum beats training on either alone and
-  beats a fixed weighting.
+**Arms.** One prior for all (stage 1, seed ``PRIOR_SEED``, as OpenAI's CLIP is pre-trained once),
+then per fine-tuning seed (data order and any new initialisation):
 
-The study (issue #7) runs on the embedded SynDG-RS data with the miniature pipeline
-(``dgtrs_lib.experiments.pipeline``): for each seed, one stage-1 model (short-caption pre-training, 32-token
-context), then these configurations, each evaluated by ``dgtrs_lib.evaluation.evaluate`` on all four tasks:
+=============  ==============================================================================
+a              the prior: base context, long descriptions truncated
+b / c          KPS + long only / short only
+d              KPS + fixed 1:1
+e              KPS + DGCL, the default schedule (cosine)
+e-linear,      KPS + the other curricula (secondary)
+e-two_stage
+f              naive linear interpolation of all positions, nothing frozen (+ DGCL)
+f1             KPS's rows, nothing frozen (+ DGCL): e vs f1 isolates KPS's freezing
+f2             the first ``keep`` rows kept and frozen, the new rows random (+ DGCL): e vs f2
+               isolates KPS's interpolation
+g              KPS + DGCL + Long-CLIP's PCA short branch
+=============  ==============================================================================
 
-====  =====================================================================
-a     base: stage 1 only, base context (long descriptions truncated to 32 tokens)
-b     KPS + long only
-c     KPS + short only
-d     KPS + fixed 1:1 (Long-CLIP)
-e     KPS + DGCL, the default schedule (cosine), and the other curricula (linear, two_stage)
-f     naive linear stretch of all positions (nothing frozen) + the default DGCL
-g     KPS + the default DGCL + Long-CLIP's PCA short branch (k = 32, label smoothing 0.1)
-====  =====================================================================
+**Shared protocol** (``STUDY``), each a design decision stated with its reason:
 
-Every configuration shares ONE stage-1 model (the prior, seed ``PRIOR_SEED``: like OpenAI CLIP,
-it is pre-trained once; on the cpu profile it costs about ten minutes) and the fine-tuning budget
-(steps, batch, learning rate of the profile); the seed changes the fine-tuning data order. Results are per seed
-in ``results/<profile>/ablations.json`` (+ CSV), with mean and standard deviation over seeds and a
-claim table. A claim "holds" for a task when the paired difference (same seed) of the headline
-metric is positive for every seed; "mixed" when the mean difference is positive but not every
-seed agrees; otherwise "does not hold". Nothing in the evaluation is tuned to any configuration.
+* *Equal total loss weight*: every schedule is rescaled to ``w_long + w_short = 1`` at each step
+  (``dgtrs_lib.training.curriculum``), so fixed 1:1 is (0.5, 0.5) and no arm trains at another
+  loss scale than the arm it is compared with; the verdicts use these rescaled schedules.
+* *The prior's image tower is frozen in every arm* (``dgtrs_lib.model.frozen``): the claims are
+  about the text side (positions, loss weights), so the image tower is a control held fixed; it
+  removes a source of seed variance, and its features are computed once for all arms and seeds,
+  which is what makes six seeds of every arm fit the cpu budget. The pipeline of notebook 03
+  still fine-tunes both towers; what image-tower adaptation adds is not tested here.
+* Seeds: every primary arm (``PRIMARY_ARMS``) on the profile's ``ablation_seeds``, the secondary
+  arms on its ``ablation_secondary_seeds`` (cpu: six and three), which is what the hour allows.
+* The same fine-tuning steps, batch and learning rate (the profile's ``ablation_steps`` and
+  ``stage2``) in every arm; each arm's training curve must pass ``converged`` (the loss of every
+  trained branch changed by less than ``CONVERGENCE_TOL`` between the last two fifths of
+  training), else the study says so beside the verdict.
 
-Resumable: each (configuration, seed) writes its evaluation file under
-``results/<profile>/ablations/``; a re-run skips what exists. ``python -m dgtrs_lib.experiments.ablations``.
+**Primary endpoints and contrasts** (``PRIMARY``; Holm-corrected together), one verdict each:
+
+* *KPS preserves knowledge* -- e vs f on retention of the prior's short-text retrieval (its
+  held-out alt-texts, mR), on the prior-only concepts (retention classification top-1) and on
+  long-text retrieval (mR);
+* *dual granularity helps* -- e vs b and e vs c on each task's primary metric (long-text mR,
+  short-text mR, SynDG-RS top-1, SynDG-RS SeLo Rmi);
+* *the curriculum beats fixed weighting* -- e vs d on the same four.
+
+``SECONDARY`` contrasts (freezing vs interpolation, the other schedules, the PCA branch, the base)
+and endpoints (shifted classification, Sentinel-2) are reported with uncorrected intervals; no
+verdict about the paper rests on them. Verdicts: ``holds`` / ``reversed`` / ``inconclusive`` from
+Holm's corrected test over seeds (``dgtrs_lib.experiments.stats``), with the per-query bootstrap
+interval and the minimum detectable effect beside each.
+
+Resumable: each (arm, seed) evaluation is written under ``results/<profile>/ablations/`` with a
+digest of its protocol in the name; a rerun skips what exists. Results:
+``results/<profile>/ablations.json`` (+ CSV). ``python -m dgtrs_lib.experiments.ablations``.
 
 Taught in: Ablations: testing the paper's claims in miniature (notebooks/08-ablations.ipynb)
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sys
@@ -50,88 +78,187 @@ import numpy as np
 
 from dgtrs_lib.env import results_dir
 from dgtrs_lib.errors import cli_parser, positive_int, run_cli
+from dgtrs_lib.experiments import stats
 from dgtrs_lib.io import atomic_write_text
 from dgtrs_lib.profiles import get_profile, resolve_profile
 
-# The columns of the study: (task, dataset, metric) -> label. Each task's headline metric on the
-# generated data, and on the real Sentinel-2 imagery where the task applies to it.
-HEADLINE = {
-    ("long_text_retrieval", "SynDG-RS", "mR"): "long-text retrieval mR",
-    ("short_text_retrieval", "SynDG-RS", "mR"): "short-text retrieval mR",
-    ("zero_shot_classification", "SynDG-RS", "top1"): "classification top-1 (SynDG-RS)",
-    ("zero_shot_classification", "Sentinel-2", "top1"): "classification top-1 (Sentinel-2)",
-    ("semantic_localization", "SynDG-RS", "Rmi"): "SeLo Rmi (SynDG-RS)",
-    ("semantic_localization", "Sentinel-2", "Rmi"): "SeLo Rmi (Sentinel-2)",
+PRIOR_SEED = 0  # every arm and seed fine-tunes the same prior (issue #11)
+TIE = 1e-6      # differences smaller than this are ties (identical predictions)
+CONVERGENCE_TOL = 0.05  # relative change of a branch's mean loss between the last two fifths
+STUDY = {"schedule_total": 1.0, "lock_image": True}
+
+# endpoint key -> (task, dataset, metric, label)
+ENDPOINTS = {
+    "long": ("long_text_retrieval", "SynDG-RS", "mR", "long-text retrieval mR"),
+    "short": ("short_text_retrieval", "SynDG-RS", "mR", "short-text retrieval mR"),
+    "prior": ("short_text_retrieval", "SynDG-prior", "mR", "prior alt-text retrieval mR (retention)"),
+    "cls": ("zero_shot_classification", "SynDG-RS", "top1", "classification top-1 (SynDG-RS)"),
+    "retention": ("zero_shot_classification", "SynDG-RS-retention", "top1", "prior-only classes top-1 (retention)"),
+    "shift": ("zero_shot_classification", "SynDG-RS-shift", "top1", "classification top-1 (shifted)"),
+    "selo": ("semantic_localization", "SynDG-RS", "Rmi", "SeLo Rmi (SynDG-RS)"),
+    "sentinel_cls": ("zero_shot_classification", "Sentinel-2", "top1", "classification top-1 (Sentinel-2)"),
+    "sentinel_selo": ("semantic_localization", "Sentinel-2", "Rmi", "SeLo Rmi (Sentinel-2)"),
 }
+TASK_ENDPOINTS = ("long", "short", "cls", "selo")  # each task's primary metric
+# the columns of the display table (kept for the notebooks: (task, dataset, metric) -> label)
+HEADLINE = {ENDPOINTS[k][:3]: ENDPOINTS[k][3] for k in ENDPOINTS}
 
 
 @dataclass(frozen=True)
 class Variant:
     key: str
     label: str
-    finetune: dict | None = field(default=None)  # finetune_variant keywords; None = the stage-1 base
+    finetune: dict | None = field(default=None)  # finetune_variant keywords; None = the prior itself
 
 
 VARIANTS = (
-    Variant("a", "base: short pre-training, 32-token context"),
+    Variant("a", "prior: base context, long text truncated"),
     Variant("b", "KPS + long only", {"schedule": "long_only"}),
     Variant("c", "KPS + short only", {"schedule": "short_only"}),
-    Variant("d", "KPS + fixed 1:1 (Long-CLIP)", {"schedule": "fixed"}),
+    Variant("d", "KPS + fixed 1:1", {"schedule": "fixed"}),
     Variant("e", "KPS + DGCL cosine (default)", {"schedule": "cosine"}),
     Variant("e-linear", "KPS + DGCL linear short->long", {"schedule": "linear"}),
     Variant("e-two_stage", "KPS + DGCL two-stage switch", {"schedule": "two_stage"}),
-    Variant("f", "naive linear stretch + DGCL cosine", {"schedule": "cosine", "stretch": "linear"}),
-    Variant("g", "KPS + DGCL cosine + PCA short branch", {"schedule": "cosine", "pca": True}),
+    Variant("f", "naive interpolation, nothing frozen + DGCL", {"schedule": "cosine", "stretch": "linear"}),
+    Variant("f1", "KPS rows, nothing frozen + DGCL", {"schedule": "cosine", "stretch": "kps", "frozen": 0}),
+    Variant("f2", "kept rows frozen, new rows random + DGCL", {"schedule": "cosine", "stretch": "random"}),
+    Variant("g", "KPS + DGCL + PCA short branch", {"schedule": "cosine", "pca": True}),
 )
 VARIANT_BY_KEY = {v.key: v for v in VARIANTS}
+PRIMARY_ARMS = ("a", "b", "c", "d", "e", "f")  # the arms of the primary contrasts: every seed
 
-# (claim, better configuration, worse configuration)
-CLAIMS = (
-    ("KPS beats naive stretching (same curriculum)", "e", "f"),
-    ("curriculum beats long-only", "e", "b"),
-    ("curriculum beats short-only", "e", "c"),
-    ("curriculum beats fixed 1:1 weighting", "e", "d"),
-    ("fine-tuned KPS model beats the base model", "e", "a"),
-    ("PCA short branch helps (Long-CLIP) vs not (DGTRS)", "g", "e"),
+# (claim, better arm, worse arm, endpoints): the pre-registered primary contrasts
+PRIMARY = (
+    ("KPS preserves knowledge (vs naive interpolation)", "e", "f", ("prior", "retention", "long")),
+    ("dual granularity beats long only", "e", "b", TASK_ENDPOINTS),
+    ("dual granularity beats short only", "e", "c", TASK_ENDPOINTS),
+    ("the curriculum beats fixed 1:1 weighting", "e", "d", TASK_ENDPOINTS),
 )
+ALL_ENDPOINTS = tuple(ENDPOINTS)
+SECONDARY = (
+    ("KPS's freezing (vs the same rows unfrozen)", "e", "f1", ALL_ENDPOINTS),
+    ("KPS's interpolation (vs random new rows)", "e", "f2", ALL_ENDPOINTS),
+    ("KPS rows vs naive interpolation, nothing frozen", "f1", "f", ALL_ENDPOINTS),
+    ("linear curriculum vs fixed 1:1", "e-linear", "d", TASK_ENDPOINTS),
+    ("two-stage curriculum vs fixed 1:1", "e-two_stage", "d", TASK_ENDPOINTS),
+    ("PCA short branch (Long-CLIP) vs none (DGTRS)", "g", "e", ALL_ENDPOINTS),
+    ("fine-tuning vs the prior", "e", "a", ALL_ENDPOINTS),
+    ("KPS preserves knowledge: the other endpoints", "e", "f", ("short", "cls", "shift", "selo", "sentinel_cls",
+                                                                 "sentinel_selo")),
+    ("dual granularity: the other endpoints, vs long only", "e", "b", ("prior", "retention", "shift")),
+    ("dual granularity: the other endpoints, vs short only", "e", "c", ("prior", "retention", "shift")),
+)
+# kept for older callers (the gates of dgtrs_lib.experiments.instrument, notebooks): one row per
+# primary claim as (claim, better, worse)
+CLAIMS = tuple((claim, better, worse) for claim, better, worse, _ in PRIMARY)
 
-PRIOR_SEED = 0  # every configuration and seed fine-tunes the same prior (issue #11)
-TIE = 1e-6  # differences smaller than this are ties (identical predictions), never a win
 
-# Fine-tuning steps per configuration in the study: the profile's ``ablation_steps`` (None: its
-# pipeline setting). The cpu study trains 8 fine-tuned configurations x 3 seeds within an hour on
-# 2 cores, so each gets 150 steps (the main pipeline: 400); every configuration gets the same budget.
+def protocol_digest(variant: Variant, profile: str, steps: int | None) -> str:
+    """8 hex digits of everything that makes one arm's result: a rerun with another protocol
+    never reuses a stale file."""
+    from dgtrs_lib.data.syndg import VERSION
+
+    prof = get_profile(profile)
+    key = {"arm": variant.finetune, "study": STUDY if variant.finetune else None, "steps": steps,
+           "stage2": dict(prof.stage2), "generator": VERSION, "prior_seed": PRIOR_SEED,
+           "stretch": {"keep": prof.keep, "ratio": prof.ratio}}
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+_CACHE = {}
+
+
+def image_cache():
+    """The one image-feature cache of the study (the prior's frozen tower, shared by every arm)."""
+    from dgtrs_lib.model.frozen import ImageFeatureCache
+
+    return _CACHE.setdefault("cache", ImageFeatureCache())
+
+
 def _model_for(variant: Variant, profile: str, seed: int, steps: int | None):
-    """(model, preprocess, description) of one configuration, training what is missing; the
-    model is the one just trained (in memory) or read from its checkpoint."""
+    """(model, preprocess, description, record) of one arm, training what is missing."""
     from dgtrs_lib.experiments.pipeline import finetune_variant, pretrain_stage1
+    from dgtrs_lib.model.frozen import lock_image_tower
     from dgtrs_lib.model.transforms import make_preprocess
 
     stage1 = pretrain_stage1(profile, PRIOR_SEED)
-    record = stage1 if variant.finetune is None else finetune_variant(profile, stage1, seed=seed, steps=steps,
-                                                                     evaluate=False, **variant.finetune)
+    if variant.finetune is None:
+        record = stage1
+    else:
+        name = f"study-{variant.key}-s{seed}-{protocol_digest(variant, profile, steps)}"
+        record = finetune_variant(profile, stage1, seed=seed, steps=steps, evaluate=False, name=name,
+                                  schedule_kwargs={"total": STUDY["schedule_total"]},
+                                  lock_image=STUDY["lock_image"], image_cache=image_cache(), **variant.finetune)
     model = record.load(get_profile(profile).device())
-    return model, make_preprocess(model.image_size), {"checkpoint": record.source, **(variant.finetune or {})}
+    lock_image_tower(model, image_cache())
+    return model, make_preprocess(model.image_size), {"checkpoint": record.source, **(variant.finetune or {})}, record
+
+
+def training_curve(record_source: str, every: int = 1) -> dict:
+    """The per-step losses of one fine-tuning run (its ``metrics.jsonl``), ``{"step", "loss_long",
+    "loss_short", "w_long", "w_short"}`` lists."""
+    from pathlib import Path
+
+    from dgtrs_lib.training.trainer import METRICS_FILE
+
+    path = Path(record_source).parent / METRICS_FILE
+    out = {"step": [], "loss_long": [], "loss_short": [], "w_long": [], "w_short": []}
+    if not path.exists():
+        return out
+    for i, line in enumerate(path.read_text().splitlines()):
+        if not line.strip() or i % every:
+            continue
+        rec = json.loads(line)
+        for k in out:
+            out[k].append(rec.get(k))
+    return out
+
+
+def converged(curve: dict, tol: float = CONVERGENCE_TOL) -> dict:
+    """Per trained branch, the relative change of its mean loss from the fourth to the last fifth
+    of training; ``passed`` when every change is below ``tol`` (no arm compared mid-descent)."""
+    n = len(curve["step"])
+    out = {"tol": tol, "passed": n >= 10, "change": {}}
+    if n < 10:
+        return out
+    a, b = slice(int(0.6 * n), int(0.8 * n)), slice(int(0.8 * n), n)
+    for branch in ("loss_long", "loss_short"):
+        vals = curve[branch]
+        first = [v for v in vals[a] if v is not None]
+        last = [v for v in vals[b] if v is not None]
+        if not first or not last:
+            continue
+        change = (np.mean(first) - np.mean(last)) / max(abs(np.mean(first)), 1e-9)
+        out["change"][branch] = float(change)
+        out["passed"] = bool(out["passed"] and abs(change) < tol)
+    return out
 
 
 def run_one(variant: Variant, profile: str, seed: int, *, steps: int | None = None, tasks=None) -> list[dict]:
-    """Evaluate one (configuration, seed), cached in ``results/<profile>/ablations/``."""
+    """Evaluate one (arm, seed) with per-query scores, cached in ``results/<profile>/ablations/``."""
     from dgtrs_lib.evaluation.evaluate import TASKS, evaluate
     from dgtrs_lib.model.tokenizer import TruncationWarning
 
-    out = results_dir(profile) / "ablations" / f"{variant.key}-s{seed}.json"
-    if out.exists():
-        doc = json.loads(out.read_text())
-    else:
-        model, preprocess, info = _model_for(variant, profile, seed, steps)
-        with warnings.catch_warnings():  # the base model truncates long text by design (row a)
+    out = results_dir(profile) / "ablations" / f"{variant.key}-s{seed}-{protocol_digest(variant, profile, steps)}.json"
+    if not out.exists():
+        model, preprocess, info, record = _model_for(variant, profile, seed, steps)
+        with warnings.catch_warnings():  # the prior truncates long text by design (arm a)
             warnings.simplefilter("ignore", TruncationWarning)
-            evaluate(model=(model, preprocess), model_source=f"ablation:{variant.key}:s{seed}",
-                     tasks=tasks or TASKS, profile=profile, out=out, run=f"ablation-{variant.key}-s{seed}", progress=False)
-        doc = json.loads(out.read_text())  # as written (JSON-clean), plus what trained the model
+            evaluate(model=(model, preprocess), model_source=f"ablation:{variant.key}:s{seed}", tasks=tasks or TASKS,
+                     profile=profile, out=out, run=f"ablation-{variant.key}-s{seed}", progress=False, per_query=True)
+        doc = json.loads(out.read_text())
         doc["model"].update(info)
+        if variant.finetune is not None:
+            curve = training_curve(record.source)
+            doc["training"] = {"curve": {k: v[:: max(1, len(v) // 100)] for k, v in curve.items()},
+                               "converged": converged(curve), "steps": len(curve["step"])}
         atomic_write_text(out, json.dumps(doc, indent=2))
-    return [{**r, "config": variant.key, "seed": seed} for r in doc["results"]]
+    return [{**r, "config": variant.key, "seed": seed} for r in json.loads(out.read_text())["results"]]
+
+
+def _arm_doc(profile: str, key: str, seed: int, steps) -> dict:
+    path = results_dir(profile) / "ablations" / f"{key}-s{seed}-{protocol_digest(VARIANT_BY_KEY[key], profile, steps)}.json"
+    return json.loads(path.read_text())
 
 
 def summarize(rows: list[dict]) -> list[dict]:
@@ -148,35 +275,114 @@ def summarize(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _headline(rows: list[dict], config: str, column: tuple) -> dict[int, float]:
-    return {r["seed"]: float(r["value"]) for r in rows if r["config"] == config and (r["task"], r["dataset"], r["metric"]) == column}
+def _values(rows: list[dict], config: str, endpoint: str) -> dict[int, float]:
+    task, dataset, metric, _ = ENDPOINTS[endpoint]
+    return {r["seed"]: float(r["value"]) for r in rows
+            if r["config"] == config and (r["task"], r["dataset"], r["metric"]) == (task, dataset, metric)}
+
+
+def _contrast(rows, claim, better, worse, endpoint, per_query=None) -> dict | None:
+    x, y = _values(rows, better, endpoint), _values(rows, worse, endpoint)
+    seeds = sorted(set(x) & set(y))
+    if len(seeds) < 2:
+        return None
+    diffs = [x[s] - y[s] for s in seeds]
+    if all(abs(d) <= TIE for d in diffs):
+        diffs = [0.0 for _ in diffs]
+    t = stats.t_interval(diffs)
+    row = {"claim": claim, "better": better, "worse": worse, "endpoint": endpoint, "task": ENDPOINTS[endpoint][0],
+           "dataset": ENDPOINTS[endpoint][1], "metric": ENDPOINTS[endpoint][2], "label": ENDPOINTS[endpoint][3],
+           "n_seeds": len(seeds), "diffs": diffs, "mean_diff": t["mean"], "ci_low": t["low"], "ci_high": t["high"],
+           "sd_diff": t["sd"], "p": t["p"]}
+    if per_query is not None:
+        qx, qy = per_query(better, endpoint, seeds), per_query(worse, endpoint, seeds)
+        if qx is not None and qy is not None:
+            b = stats.paired_bootstrap(qx, qy)
+            row.update(boot_low=b["low"], boot_high=b["high"], n_queries=b["n_queries"])
+    return row
+
+
+def contrast_table(rows: list[dict], per_query=None) -> list[dict]:
+    """Every primary contrast (Holm-corrected together: ``p_holm``, the corrected interval, the
+    verdict and the minimum detectable effect at that level) and every secondary one
+    (uncorrected). ``per_query(arm, endpoint, seeds)``: ``[seeds, queries]`` scores, or None."""
+    primary = [c for claim, bt, wr, eps in PRIMARY for e in eps
+               if (c := _contrast(rows, claim, bt, wr, e, per_query)) is not None]
+    for c, h in zip(primary, stats.holm([c["p"] for c in primary])):
+        low, high = stats.corrected_interval(c["diffs"], h["level"]) if c["sd_diff"] > 0 else (c["mean_diff"],) * 2
+        sign = "holds" if c["mean_diff"] > 0 else "reversed"
+        c.update(family="primary", p_holm=h["p_holm"], level=h["level"], corrected_low=low, corrected_high=high,
+                 verdict=sign if h["rejected"] and abs(c["mean_diff"]) > TIE else "inconclusive",
+                 mde=stats.minimum_detectable_effect(c["sd_diff"], c["n_seeds"], alpha=h["level"]))
+    secondary = [c for claim, bt, wr, eps in SECONDARY for e in eps
+                 if (c := _contrast(rows, claim, bt, wr, e, per_query)) is not None]
+    for c in secondary:
+        c.update(family="secondary", verdict=stats.verdict(c["ci_low"], c["ci_high"]) if abs(c["mean_diff"]) > TIE
+                 else "inconclusive", mde=stats.minimum_detectable_effect(c["sd_diff"], c["n_seeds"]))
+    return primary + secondary
 
 
 def claim_table(rows: list[dict]) -> list[dict]:
-    """Paired (same seed) differences of every headline column for every claim."""
-    table = []
-    for claim, better, worse in CLAIMS:
-        for column, label in HEADLINE.items():
-            a, b = _headline(rows, better, column), _headline(rows, worse, column)
-            seeds = sorted(set(a) & set(b))
-            if not seeds:
-                continue
-            diffs = np.array([a[s] - b[s] for s in seeds])
-            if np.all(diffs > TIE):
-                verdict = "holds"
-            elif diffs.mean() > TIE:
-                verdict = "mixed"
-            else:
-                verdict = "does not hold"
-            table.append({"claim": claim, "better": better, "worse": worse, "task": column[0], "metric": label,
-                          "mean_diff": float(diffs.mean()), "min_diff": float(diffs.min()), "max_diff": float(diffs.max()),
-                          "n_seeds": len(seeds), "verdict": verdict})
-    return table
+    """The primary contrasts of ``contrast_table`` without per-query data (for quick summaries)."""
+    return [c for c in contrast_table(rows) if c["family"] == "primary"]
+
+
+def claim_verdicts(contrasts: list[dict]) -> list[dict]:
+    """One line per primary claim: its endpoints' verdicts, and the claim's overall verdict --
+    ``holds`` if every endpoint holds, ``reversed`` if every endpoint is reversed, ``mixed``
+    if both occur, else ``inconclusive`` or ``partly holds`` / ``partly reversed``."""
+    out = []
+    for claim, better, worse, _endpoints in PRIMARY:
+        rows = [c for c in contrasts if c["family"] == "primary" and c["claim"] == claim]
+        vs = [c["verdict"] for c in rows]
+        if not vs:
+            continue
+        if all(v == "holds" for v in vs):
+            overall = "holds"
+        elif all(v == "reversed" for v in vs):
+            overall = "reversed"
+        elif "holds" in vs and "reversed" in vs:
+            overall = "mixed"
+        elif "holds" in vs:
+            overall = "partly holds"
+        elif "reversed" in vs:
+            overall = "partly reversed"
+        else:
+            overall = "inconclusive"
+        out.append({"claim": claim, "better": better, "worse": worse, "verdict": overall,
+                    "endpoints": {c["endpoint"]: c["verdict"] for c in rows}})
+    return out
+
+
+def signal_checks(rows: list[dict], references: list[dict]) -> list[dict]:
+    """The instrument check of the study's own arms: per endpoint, the best and worst arm mean
+    against the trivial reference (class-only, majority or flat) and the saturation ceiling."""
+    from dgtrs_lib.experiments.instrument import CEILING, CEILING_FRACTION
+
+    means = {}
+    for s in summarize(rows):
+        means.setdefault((s["task"], s["dataset"], s["metric"]), {})[s["config"]] = s["mean"]
+    out = []
+    for key, (task, dataset, metric, label) in ENDPOINTS.items():
+        vals = means.get((task, dataset, metric))
+        if not vals:
+            continue
+        refs = {r["reference"]: r["value"] for r in references
+                if (r["task"], r["dataset"], r["metric"]) == (task, dataset, metric)}
+        kind = next((k for k in ("class_only", "flat", "majority", "chance") if k in refs), None)
+        ceiling = CEILING_FRACTION if metric == "Rmi" else CEILING
+        best, worst = max(vals, key=vals.get), min(vals, key=vals.get)
+        out.append({"endpoint": key, "label": label, "best": vals[best], "best_arm": best, "worst": vals[worst],
+                    "worst_arm": worst, "reference": kind, "reference_value": refs.get(kind), "references": refs,
+                    "ceiling": ceiling, "signal": bool(vals[best] <= ceiling and (kind is None or vals[best] > refs[kind]))})
+    return out
 
 
 def run_ablations(profile: str | None = None, seeds=None, variants=None, *, steps: int | None = None,
                   tasks=None, progress: bool = True) -> dict:
     """Run (or resume) the study; write ``results/<profile>/ablations.json`` (+ CSV); return it."""
+    from tqdm.auto import tqdm
+
     from dgtrs_lib.results import results_doc, write_results
 
     prof = get_profile(profile)
@@ -185,26 +391,58 @@ def run_ablations(profile: str | None = None, seeds=None, variants=None, *, step
     steps = steps if steps is not None else prof.ablation_steps
     chosen = [VARIANT_BY_KEY[k] for k in variants] if variants else list(VARIANTS)
     rows, timings = [], {}
-    from tqdm.auto import tqdm
+    secondary_seeds = tuple(prof.ablation_secondary_seeds or seeds)
 
-    jobs = [(s, v) for s in seeds for v in chosen]
+    def arm_seeds(v: Variant) -> tuple:
+        return seeds if v.key in PRIMARY_ARMS else tuple(x for x in seeds if x in secondary_seeds)
+
+    jobs = [(0 if v.finetune is None else s, v) for v in chosen for s in arm_seeds(v)]
+    # the primary arms of every seed first, so an interrupted study still has its primary contrasts
+    jobs.sort(key=lambda j: (j[1].key not in PRIMARY_ARMS, j[0], [v.key for v in VARIANTS].index(j[1].key)))
+    jobs = list({(s, v.key): (s, v) for s, v in jobs}.values())  # the prior: evaluated once, copied to every seed
     t_all = time.time()
     for seed, variant in tqdm(jobs, desc=f"ablations ({profile})", disable=not progress):
         t0 = time.time()
-        rows += run_one(variant, profile, seed, steps=steps, tasks=tasks)
+        got = run_one(variant, profile, seed, steps=steps, tasks=tasks)
+        if variant.finetune is None:
+            got = [{**r, "seed": s} for s in seeds for r in got]
+        rows += got
         timings[f"{variant.key}-s{seed}"] = round(time.time() - t0, 1)
-    summary, claims = summarize(rows), claim_table(rows)
-    protocol = {"variants": {v.key: {"label": v.label, "finetune": v.finetune} for v in chosen}, "seeds": list(seeds),
-                "stage1": dict(prof.stage1) if prof.stage1 else None, "stage2": dict(prof.stage2),
-                "steps_override": steps, "model": prof.model, "stretch": {"keep": prof.keep, "ratio": prof.ratio}, "headline": [list(k) + [v] for k, v in HEADLINE.items()],
-                "claim_rule": f"holds: paired difference > {TIE} for every seed; mixed: mean difference > {TIE} only; else does not hold",
-                "evaluation": "dgtrs_lib.evaluation.evaluate defaults (SynDG-RS test, Sentinel-2 patches, SynDG + Sentinel SeLo)",
-                "generator": _generator_version(), "prior_seed": PRIOR_SEED}
+    docs = {(v.key, s): _arm_doc(profile, v.key, 0 if v.finetune is None else s, steps)
+            for v in chosen for s in (seeds if v.finetune is None else arm_seeds(v))}
+
+    def per_query(arm, endpoint, use_seeds):
+        task, dataset, metric, _ = ENDPOINTS[endpoint]
+        key = f"{task}|{dataset}|{metric}"
+        got = [docs[(arm, s)].get("per_query", {}).get(key) for s in use_seeds if (arm, s) in docs]
+        if len(got) != len(use_seeds) or any(g is None for g in got) or len({len(g) for g in got}) != 1:
+            return None
+        return np.asarray(got, dtype=float)
+
+    contrasts = contrast_table(rows, per_query)
+    references = next(iter(docs.values())).get("references", []) if docs else []
+    training = {f"{k}-s{s}": d["training"] for (k, s), d in docs.items() if "training" in d}
+    protocol = {"arms": {v.key: {"label": v.label, "finetune": v.finetune, "seeds": list(arm_seeds(v))} for v in chosen},
+                "seeds": list(seeds), "primary_arms": list(PRIMARY_ARMS), "secondary_seeds": list(secondary_seeds),
+                "prior_seed": PRIOR_SEED, "study": STUDY, "steps": steps or prof.stage2["steps"],
+                "stage2": dict(prof.stage2), "model": prof.model, "stretch": {"keep": prof.keep, "ratio": prof.ratio},
+                "endpoints": {k: list(v) for k, v in ENDPOINTS.items()},
+                "primary": [[c, b, w, list(e)] for c, b, w, e in PRIMARY],
+                "secondary": [[c, b, w, list(e)] for c, b, w, e in SECONDARY],
+                "statistics": {"alpha": stats.ALPHA, "power": stats.POWER, "bootstrap": stats.BOOTSTRAP,
+                               "correction": "Holm over the primary contrasts", "convergence_tol": CONVERGENCE_TOL},
+                "generator": _generator_version()}
     doc = results_doc("ablations", profile, rows, model={"name": prof.model, "study": "ablations"},
-                      protocol=protocol, summary=summary, claims=claims, timings_s=timings,
+                      protocol=protocol, summary=summarize(rows), contrasts=[_public(c) for c in contrasts],
+                      claims=claim_verdicts(contrasts), signal=signal_checks(rows, references),
+                      references=references, training=training, timings_s=timings,
                       wall_s=round(time.time() - t_all, 1))
     doc["path"] = str(write_results(doc, results_dir(profile) / "ablations.json"))
     return doc
+
+
+def _public(c: dict) -> dict:
+    return {k: (float(v) if isinstance(v, (np.floating,)) else v) for k, v in c.items()}
 
 
 def _generator_version() -> str:
@@ -217,20 +455,21 @@ def load_ablations(profile: str) -> dict | None:
     """The latest study of ``profile``, else the maintainers' committed reference run, else None.
 
     ``doc["stale"]`` is True when the study was run on another SynDG-RS generator version than
-    the current one (older studies did not record it): its numbers describe other data."""
+    the current one, or before the pre-registered design (no contrast table): its numbers
+    describe other data or another study."""
     from dgtrs_lib.env import repo_root
 
     for path in (results_dir(profile) / "ablations.json", repo_root() / "results" / "reference" / f"ablations-{profile}.json"):
         if path.exists():
             doc = json.loads(path.read_text())
             doc["path"] = str(path)
-            doc["stale"] = doc.get("protocol", {}).get("generator") != _generator_version()
+            doc["stale"] = doc.get("protocol", {}).get("generator") != _generator_version() or "contrasts" not in doc
             return doc
     return None
 
 
 def format_table(summary: list[dict]) -> list[dict]:
-    """One row per configuration: headline metrics as 'mean ± std' strings (for display)."""
+    """One row per arm: the endpoints as 'mean ± std' strings (for display)."""
     by_config: dict[str, dict] = {}
     for s in summary:
         label = HEADLINE.get((s["task"], s["dataset"], s["metric"]))
@@ -241,6 +480,14 @@ def format_table(summary: list[dict]) -> list[dict]:
     return sorted(by_config.values(), key=lambda r: order.get(r["config"], math.inf))
 
 
+def format_contrast(c: dict) -> str:
+    """One printable line of a contrast."""
+    ci = (c.get("corrected_low"), c.get("corrected_high")) if c["family"] == "primary" else (c["ci_low"], c["ci_high"])
+    boot = f" boot [{c['boot_low']:+.3f}, {c['boot_high']:+.3f}]" if "boot_low" in c else ""
+    return (f"{c['verdict']:>12s}  {c['better']:>11s} - {c['worse']:<11s} {c['label']:40s} {c['mean_diff']:+.3f} "
+            f"[{ci[0]:+.3f}, {ci[1]:+.3f}]{boot}  MDE {c['mde']:.3f}")
+
+
 def main(argv=None) -> int:
     """The command line; returns the exit code (``dgtrs_lib.errors``: one line per error)."""
     return run_cli(_main, argv)
@@ -248,11 +495,11 @@ def main(argv=None) -> int:
 
 def _main(argv) -> int:
     p = cli_parser(prog="python -m dgtrs_lib.experiments.ablations",
-                   description="The miniature ablation study of DGTRS-CLIP's claims (issue #7).")
+                   description="The pre-registered miniature study of DGTRS-CLIP's claims (issue #12).")
     p.add_argument("--profile", default=None, help="smoke | cpu (default: DGTRS_PROFILE or auto)")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default: 0 1 2)")
-    p.add_argument("--variants", nargs="+", default=None, choices=list(VARIANT_BY_KEY), help="subset of configurations")
-    p.add_argument("--steps", type=positive_int, default=None, help="fine-tuning steps per configuration (default: the profile's ablation_steps)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="fine-tuning seeds (default: the profile's)")
+    p.add_argument("--variants", nargs="+", default=None, choices=list(VARIANT_BY_KEY), help="subset of arms")
+    p.add_argument("--steps", type=positive_int, default=None, help="fine-tuning steps per arm (default: the profile's ablation_steps)")
     args = p.parse_args(argv)
     from dgtrs_lib.env import set_offline
 
@@ -261,8 +508,10 @@ def _main(argv) -> int:
     doc = run_ablations(args.profile, args.seeds, args.variants, steps=args.steps)
     for row in format_table(doc["summary"]):
         print(json.dumps(row))
+    for c in doc["contrasts"]:
+        print(format_contrast(c))
     for c in doc["claims"]:
-        print(f"{c['verdict']:>14s}  {c['claim']:52s} {c['metric']:32s} diff {c['mean_diff']:+.3f} [{c['min_diff']:+.3f}, {c['max_diff']:+.3f}]")
+        print(f"{c['verdict']:>16s}  {c['claim']}")
     print(f"wrote {doc.get('path', results_dir(resolve_profile(args.profile)) / 'ablations.json')} in {doc['wall_s']} s")
     return 0
 

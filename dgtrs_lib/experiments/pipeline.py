@@ -170,10 +170,15 @@ def load_stage1(stage1):
 
 def finetune_variant(profile=None, stage1=None, *, schedule: str = "default", stretch: str = "kps", pca: bool = False,
                      seed: int = 0, steps: int | None = None, schedule_kwargs: dict | None = None,
-                     name: str | None = None, device: str | None = None, evaluate: bool = True) -> RunRecord:
+                     name: str | None = None, device: str | None = None, evaluate: bool = True,
+                     frozen: int | None = None, lock_image: bool = False, image_cache=None) -> RunRecord:
     """Stage 2 for ONE variant: stretch the stage-1 model and fine-tune it with DGCL.
 
-    Knobs: ``schedule`` (a ``dgtrs_lib.training.curriculum`` name), ``stretch`` ("kps" | "linear"),
+    Knobs: ``schedule`` (a ``dgtrs_lib.training.curriculum`` name; ``schedule_kwargs`` its
+    parameters, e.g. ``{"total": 1.0}`` for equal total loss weight), ``stretch`` ("kps" |
+    "linear" | "random": ``dgtrs_lib.model.longclip.stretch_model``; ``frozen`` its frozen rows),
+    ``lock_image`` (freeze the image tower, features served from ``image_cache``:
+    ``dgtrs_lib.model.frozen``),
     ``pca`` (False: the DGTRS loss as released; True: Long-CLIP's PCA-32 + label smoothing 0.1),
     ``seed`` (data order; stage 1 of the same seed unless ``stage1`` -- a record, a checkpoint or a
     source -- is given), ``steps``. Returns the run's record (read back when the checkpoint exists;
@@ -187,12 +192,18 @@ def finetune_variant(profile=None, stage1=None, *, schedule: str = "default", st
         return record_of(final, "stage2", prof.name)
     base = load_stage1(stage1)
     spec = prof.stretch
-    model = stretch_model(base, keep=spec["keep"], ratio=spec["ratio"], mode=stretch)
+    model = stretch_model(base, keep=spec["keep"], ratio=spec["ratio"], mode=stretch, frozen=frozen, seed=seed)
+    if lock_image:
+        from dgtrs_lib.model.frozen import lock_image_tower
+
+        lock_image_tower(model, image_cache)
     data = load_pairs(prof.name, "train", model.context_length, model.image_size)
     cfg = _config(prof.stage2, steps=steps, schedule=schedule, seed=seed, loss="longclip" if pca else "dgtrs",
                   schedule_kwargs=schedule_kwargs or {})
     meta = {"stage": "stage2", "profile": prof.name, "stage1": stage1.source if isinstance(stage1, RunRecord) else str(stage1),
-            "stretch": stretch, "pca": pca, "seed": seed, "ratio": spec["ratio"], "base_context": base.context_length}
+            "stretch": stretch, "pca": pca, "seed": seed, "ratio": spec["ratio"], "base_context": base.context_length,
+            "frozen_rows": model.stretch_info["frozen"], "lock_image": bool(lock_image),
+            "schedule_kwargs": dict(schedule_kwargs or {})}
     res = train(model, data, cfg, out, device=_train_device(prof, device), save_metadata=meta)
     record = RunRecord.of_checkpoint("stage2", prof.name, res.final, config={**meta, "schedule": schedule, "steps": cfg.steps},
                                      times={"train_wall_s": round(res.wall_s, 1)}, model=model)

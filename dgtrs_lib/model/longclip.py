@@ -17,7 +17,8 @@ EOT irrelevant to the pooled EOT feature). QuickGELU is used everywhere, as in O
 
 Configs: ``ViT-B-16`` and ``ViT-L-14`` (OpenAI shapes, context 77 before stretching) and ``tiny``,
 the CPU miniature of this book: 64 px images, patch 8, width 128, 3+3 layers, a 32-token base
-context standing in for CLIP's 77, stretched by KPS (keep 8, ratio 4) to 104 tokens.
+context standing in for CLIP's 77, stretched by KPS with the keep and ratio measured on its prior
+(``dgtrs_lib.model.configs``).
 
 Taught in: The long-text encoder: from 77 to 248 tokens with KPS (notebooks/02-long-text-encoder.ipynb)
 """
@@ -127,13 +128,17 @@ def config_from_model(model: DynamicCLIP) -> dict:
 
 
 def stretch_model(model: DynamicCLIP, keep: int = 20, ratio: int = 4, mode: str = "kps",
-                  frozen: int | None = None) -> LongCLIP:
+                  frozen: int | None = None, seed: int = 0) -> LongCLIP:
     """Long-CLIP's ``load_from_clip``: a LongCLIP carrying ``model``'s weights with the text
     positions stretched to ``ratio*L - (ratio-1)*keep``.
 
     ``mode="kps"`` uses Knowledge-Preserved Stretching and freezes the first ``keep`` rows.
     ``mode="linear"`` interpolates all positions to the same length (the naive baseline; Long-CLIP's
     "direct fine-tuning") and by default freezes nothing (``frozen=0``).
+    ``mode="random"`` keeps (and freezes) the first ``keep`` rows and initialises every new row at
+    random, as open_clip initialises a positional table (normal, std 0.01): the ablation that
+    separates KPS's interpolation from its freezing. ``frozen`` overrides how many leading rows
+    stay frozen (e.g. ``mode="kps", frozen=0``: KPS's rows, nothing frozen).
     """
     if isinstance(model, LongCLIP):
         raise TypeError("model is already stretched (LongCLIP); stretch the short-context model")
@@ -145,13 +150,21 @@ def stretch_model(model: DynamicCLIP, keep: int = 20, ratio: int = 4, mode: str 
     elif mode == "linear":
         stretched = linear_stretch_positional_embedding(pe, new_len)
         frozen = 0 if frozen is None else frozen
+    elif mode == "random":
+        gen = torch.Generator().manual_seed(seed)
+        fresh = torch.randn(new_len - keep, pe.shape[1], generator=gen, dtype=torch.float32) * 0.01
+        stretched = torch.cat([pe[:keep], fresh.to(pe.dtype).to(pe.device)], dim=0)
+        frozen = keep if frozen is None else frozen
     else:
-        raise ValueError(f"mode must be 'kps' or 'linear', got {mode!r}")
+        raise ValueError(f"mode must be 'kps', 'linear' or 'random', got {mode!r}")
+    if not 0 <= frozen <= keep and mode != "linear":
+        raise ValueError(f"frozen must be in [0, keep={keep}], got {frozen}")
     cfg = config_from_model(model)
     long_model = _build(LongCLIP, cfg, new_len, keep=frozen)
     state = {k: v for k, v in model.state_dict().items() if k != "positional_embedding"}
     missing, unexpected = long_model.load_state_dict(state, strict=False)
     assert set(missing) == {"positional_embedding", "positional_embedding_res"} and not unexpected, (missing, unexpected)
     long_model.set_positional_embedding(stretched)
-    long_model.stretch_info = {"mode": mode, "keep": keep, "ratio": ratio, "base_context": pe.shape[0]}
+    long_model.stretch_info = {"mode": mode, "keep": keep, "ratio": ratio, "base_context": pe.shape[0],
+                               "frozen": frozen}
     return long_model.to(pe.device)

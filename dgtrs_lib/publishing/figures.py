@@ -27,13 +27,16 @@ Taught in: The long-text encoder: from 77 to 248 tokens with KPS (notebooks/02-l
 """
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 CONTENT_WIDTH_IN = 6.7
 REFERENCE_STYLES = {"chance": ("k", ":"), "class_only": ("tab:red", "--"), "majority": ("tab:purple", "--"),
                     "flat": ("tab:gray", "--")}
 REFERENCE_LABELS = {"chance": "chance", "class_only": "class-only", "majority": "majority class", "flat": "flat map"}
-VERDICT_COLOURS = {"holds": "tab:green", "mixed": "tab:orange", "does not hold": "tab:red"}
+VERDICT_COLOURS = {"holds": "tab:green", "inconclusive": "0.55", "reversed": "tab:red",
+                   "mixed": "tab:orange", "does not hold": "tab:red"}  # the last two: studies before issue #12
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,40 +183,48 @@ def contrast_label(row: dict) -> str:
 
 
 def forest_plot(contrasts: list[dict], *, columns: int = 2):
-    """Paired differences (better - worse, per seed) of every contrast: the dot is the mean over
-    seeds, the bar the range from the smallest to the largest seed; one panel per metric."""
+    """Paired differences (better - worse) of every contrast, one panel per endpoint: a small dot
+    per seed, the big dot at the mean over seeds, the thick bar its (corrected, for primary
+    contrasts) t-interval, the thin bar the per-query bootstrap interval when present, and the
+    dashed line at zero. Colour: the verdict. Rows without intervals (older studies) show the
+    range of the seeds."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
-    metrics = list(dict.fromkeys(r["metric"] for r in contrasts))
-    claims = list(dict.fromkeys(r["claim"] for r in contrasts))
+    metrics = list(dict.fromkeys(r.get("label", r["metric"]) for r in contrasts))
+    pairs = list(dict.fromkeys(contrast_label(r) for r in contrasts))
     rows = -(-len(metrics) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(CONTENT_WIDTH_IN, 1.0 + 0.32 * len(claims) * rows),
+    fig, axes = plt.subplots(rows, columns, figsize=(CONTENT_WIDTH_IN, 1.2 + 0.3 * len(pairs) * rows),
                              squeeze=False, sharey=True)
-    labels = {}
-    for r in contrasts:
-        labels.setdefault(r["claim"], contrast_label(r))
     for ax, metric in zip(axes.ravel(), metrics):
-        for y, claim in enumerate(claims):
-            row = next((r for r in contrasts if r["metric"] == metric and r["claim"] == claim), None)
+        for y, pair in enumerate(pairs):
+            row = next((r for r in contrasts if r.get("label", r["metric"]) == metric and contrast_label(r) == pair), None)
             if row is None:
                 continue
             colour = VERDICT_COLOURS.get(row.get("verdict"), "0.4")
-            ax.plot([row["min_diff"], row["max_diff"]], [y, y], color=colour, lw=2.2, solid_capstyle="butt")
+            low = row.get("corrected_low", row.get("ci_low", row.get("min_diff")))
+            high = row.get("corrected_high", row.get("ci_high", row.get("max_diff")))
+            if "boot_low" in row:
+                ax.plot([row["boot_low"], row["boot_high"]], [y + 0.22, y + 0.22], color=colour, lw=1.0)
+            ax.plot([low, high], [y, y], color=colour, lw=2.6, solid_capstyle="butt")
+            for d in row.get("diffs", []):
+                ax.plot(d, y - 0.22, ".", color="0.35", ms=3)
             ax.plot(row["mean_diff"], y, "o", color=colour, ms=6, mec="k", mew=0.5)
         ax.axvline(0, color="k", lw=0.8, ls="--")
-        ax.set_title(metric, fontsize=11)
-        ax.set_yticks(range(len(claims)), [labels[c] for c in claims])
-        ax.set_ylim(len(claims) - 0.5, -0.5)
-        ax.tick_params(axis="x", labelsize=10)
+        ax.set_title(textwrap.shorten(metric, 34, placeholder="..."), fontsize=10)
+        ax.set_yticks(range(len(pairs)), pairs)
+        ax.set_ylim(len(pairs) - 0.5, -0.5)
+        ax.tick_params(axis="both", labelsize=10)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
     for ax in axes.ravel()[len(metrics):]:
         ax.axis("off")
-    handles = [Line2D([0], [0], color=c, lw=2.2, marker="o", mec="k", mew=0.5) for c in VERDICT_COLOURS.values()]
-    fig.legend(handles, list(VERDICT_COLOURS), loc="lower center", ncol=3, frameon=False,
-               bbox_to_anchor=(0.5, 0.0))
-    fig.supxlabel("paired difference, better \u2212 worse (dot: mean over seeds; bar: range)", y=0.045)
+    shown = [v for v in VERDICT_COLOURS if any(r.get("verdict") == v for r in contrasts)] or list(VERDICT_COLOURS)
+    handles = [Line2D([0], [0], color=VERDICT_COLOURS[v], lw=2.2, marker="o", mec="k", mew=0.5) for v in shown]
+    fig.legend(handles, shown, loc="lower center", ncol=len(shown), frameon=False, bbox_to_anchor=(0.5, 0.0),
+               fontsize=10)
+    fig.supxlabel("better \u2212 worse: mean (big dot), interval (thick), bootstrap (thin), seeds (small dots)",
+                  y=0.045, fontsize=10)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 

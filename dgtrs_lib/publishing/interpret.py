@@ -84,24 +84,49 @@ def selo_sentence(rows: list[dict]) -> str:
     return " ".join(out) or "No semantic localization results in this file."
 
 
+def _fmt(value: float, metric: str) -> str:
+    return f"{value:+.4f}" if metric == "Rmi" else f"{value:+.2f}"
+
+
 def verdict_counts(contrasts: list[dict]) -> dict[str, Counter]:
-    """Per claim, how many metric columns it holds / is mixed / does not hold on."""
+    """Per claim, how many endpoints it holds / is reversed / is inconclusive on (primary
+    contrasts only when the rows say which family they belong to)."""
     out: dict[str, Counter] = {}
     for c in contrasts:
-        out.setdefault(c["claim"], Counter())[c["verdict"]] += 1
+        if c.get("family", "primary") == "primary":
+            out.setdefault(c["claim"], Counter())[c["verdict"]] += 1
     return out
 
 
-def ablation_sentences(contrasts: list[dict], n_seeds: int | None = None) -> str:
-    """A bullet per claim: on how many columns it holds, is mixed, does not hold."""
-    lines = []
-    for claim, counts in verdict_counts(contrasts).items():
-        total = sum(counts.values())
-        lines.append(f"- **{claim}**: holds on {counts['holds']} of {total} metrics, mixed on "
-                     f"{counts['mixed']}, does not hold on {counts['does not hold']}.")
-    best = max(verdict_counts(contrasts).items(), key=lambda kv: (kv[1]["holds"], kv[1]["mixed"]),
-               default=None)
-    head = f"With {n_seeds} seeds per configuration:" if n_seeds else "Per claim:"
-    tail = (f"\n\nThe claim with the most support is *{best[0]}* ({best[1]['holds']} metric(s) "
-            "where every seed agrees).") if best else ""
-    return head + "\n\n" + "\n".join(lines) + tail
+def contrast_sentence(c: dict) -> str:
+    """One endpoint of a contrast in words: difference, corrected interval, bootstrap, MDE, verdict."""
+    m = c["metric"]
+    low, high = c.get("corrected_low", c.get("ci_low")), c.get("corrected_high", c.get("ci_high"))
+    which = "Holm-corrected" if c.get("family") == "primary" else "uncorrected"
+    boot = (f"; per-query bootstrap [{_fmt(c['boot_low'], m)}, {_fmt(c['boot_high'], m)}]"
+            if "boot_low" in c else "")
+    return (f"{c['label']}: {_fmt(c['mean_diff'], m)} ({which} 95 % interval [{_fmt(low, m)}, {_fmt(high, m)}]"
+            f"{boot}; detectable effect {abs(c['mde']):.2g}) -- **{c['verdict']}**")
+
+
+def study_sentences(doc: dict) -> str:
+    """The primary claims of a claims study (``dgtrs_lib.experiments.ablations``) in words, every
+    number and verdict read from the results document: one bullet per claim with its overall
+    verdict, and one sub-bullet per endpoint."""
+    n_seeds = len(doc["protocol"]["seeds"])
+    lines = [f"With {n_seeds} fine-tuning seeds per arm on one prior:", ""]
+    for claim in doc["claims"]:
+        lines.append(f"- **{claim['claim']}** (`{claim['better']}` vs `{claim['worse']}`): **{claim['verdict']}**.")
+        for c in doc["contrasts"]:
+            if c["family"] == "primary" and c["claim"] == claim["claim"]:
+                lines.append(f"  - {contrast_sentence(c)}")
+    return "\n".join(lines)
+
+
+def claim_summary(doc: dict) -> str:
+    """One sentence: which primary claims held, which reversed, which stayed inconclusive."""
+    groups: dict[str, list[str]] = {}
+    for c in doc["claims"]:
+        groups.setdefault(c["verdict"], []).append(f"*{c['claim']}*")
+    parts = [f"{verdict}: {', '.join(names)}" for verdict, names in groups.items()]
+    return "In miniature -- " + "; ".join(parts) + "." if parts else "No claims study results."

@@ -30,6 +30,12 @@ Schedules (progress ``t = step / (total_steps - 1)`` in [0, 1]):
                  (Long-CLIP showed that dropping short-text supervision costs short-text
                  retrieval, so the short loss keeps half its weight at the end).
 
+**Equal total loss weight** (``get_schedule(name, total=1.0)``): the weights rescaled at every
+step so that ``w_long + w_short = total`` (keeping their ratio). Unscaled, the schedules train at
+different loss scales (``fixed`` sums to 2, ``cosine`` to between 1 and 1.5, the single-granularity
+ones to 1), so a comparison of schedules would also compare scales; the claims study compares
+them at equal total weight.
+
 DEFAULT: ``cosine``. It is the one schedule consistent with both words of the paper's
 description: it is a curriculum (short-text supervision first, long text phased in) and it
 balances (neither loss is ever switched off at the end, unlike ``linear``/``long_only``), and
@@ -148,6 +154,29 @@ class Cosine(Schedule):
         return w_long, self.floor + (1.0 - self.floor) * (1.0 - w_long)
 
 
+@dataclass
+class Normalized(Schedule):
+    """Another schedule's weights rescaled to ``w_long + w_short = total`` at every step."""
+
+    inner: Schedule = field(default_factory=lambda: Fixed())
+    total: float = 1.0
+
+    def __post_init__(self):
+        self.name = self.inner.name
+        if not self.total > 0:
+            raise ValueError(f"schedule parameter total must be > 0, got {self.total}")
+
+    def weights(self, t):
+        w_long, w_short = self.inner.weights(t)
+        s = w_long + w_short
+        if s <= 0:
+            raise ValueError(f"schedule {self.inner.name!r} has zero total weight at t={t}")
+        return self.total * w_long / s, self.total * w_short / s
+
+    def config(self) -> dict:
+        return {**self.inner.config(), "total": self.total}
+
+
 def _check_unit(name: str, value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"schedule parameter {name} must be in [0, 1], got {value}")
@@ -163,15 +192,22 @@ SCHEDULES = {
 }
 
 
-def get_schedule(name: str = DEFAULT_SCHEDULE, **kwargs) -> Schedule:
-    """A schedule by name (``"default"`` = ``DEFAULT_SCHEDULE``), parameters as keywords."""
+def get_schedule(name: str = DEFAULT_SCHEDULE, *, total: float | None = None, **kwargs) -> Schedule:
+    """A schedule by name (``"default"`` = ``DEFAULT_SCHEDULE``), parameters as keywords;
+    ``total``: rescale its weights to that sum at every step (equal total loss weight)."""
     name = DEFAULT_SCHEDULE if name == "default" else name
     if name not in SCHEDULES:
         raise UsageError(f"unknown curriculum schedule {name!r}: expected one of {sorted(SCHEDULES)} or 'default'")
     try:
-        return SCHEDULES[name](**kwargs)
+        schedule = SCHEDULES[name](**kwargs)
     except TypeError as err:
         raise UsageError(f"schedule {name!r}: bad parameters {kwargs}: {err}") from None
+    if total is None:
+        return schedule
+    try:
+        return Normalized(schedule, float(total))
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"schedule {name!r}: bad total {total!r}: {err}") from None
 
 
 def weight_table(names=None, total_steps: int = 100):
