@@ -38,6 +38,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from dgtrs_lib.data.build.facts import PRESENT_MIN
 from dgtrs_lib.data.build.prompts import CONDENSE_PROMPT, LONG_PROMPT, SHORT_PROMPT, prompt_hash
 from dgtrs_lib.data.dual import first_sentence
 from dgtrs_lib.errors import DataError, ModelError, RunError
@@ -141,11 +142,11 @@ def land_cover_captions(meta: dict) -> tuple[str, str]:
     if meta.get("size") and meta.get("gsd_m"):
         sents.append(f"This {meta['size']} by {meta['size']} pixel Sentinel-2 satellite image at {meta['gsd_m']} m "
                      f"resolution is about {meta['size'] * meta['gsd_m']} m across.")
-    stated = [f"{round(100 * shares[k])} % {COVER_PHRASES[k]}" for k in order if shares[k] >= 0.01]
+    stated = [f"{round(100 * shares[k])} % {COVER_PHRASES[k]}" for k in order if shares[k] >= PRESENT_MIN]
     sents.append(f"By area it is {_join(stated)}." if stated else "")
     for k, grid_key in (("water", "water_grid"), ("vegetation", "vegetation_grid")):
-        if shares[k] < 0.01:
-            sents.append(f"There is no {COVER_PHRASES[k]}.")
+        if shares[k] < PRESENT_MIN:  # named only when the fact check would accept it (one threshold)
+            sents.append(f"There is {'no' if shares[k] == 0 else 'almost no'} {COVER_PHRASES[k]}.")
             continue
         grid = meta.get(grid_key)
         if not grid:

@@ -4,22 +4,23 @@ the report.
 The order is the funnel's (:data:`FILTERS`); a row is dropped by the first filter it fails, and the
 report also counts every filter's flags on its own (:mod:`dgtrs_lib.data.build.report`):
 
-1. ``empty_or_refusal`` -- an empty caption, a refusal ("I'm sorry", "I cannot", "as an AI") or
+1. ``eval_leak`` -- the image is a near copy of an evaluation image (:mod:`dgtrs_lib.data.build.leakage`):
+   checked first, as it concerns the image whatever its captions say.
+2. ``empty_or_refusal`` -- an empty caption, a refusal ("I'm sorry", "I cannot", "as an AI") or
    chat boilerplate ("Sure!", "Here is a description", "Let me know", markdown headings): the
    failure modes of instruction-tuned captioners that ShareGPT4V-style pipelines filter by
    pattern. The phrase list is :data:`REFUSAL_PATTERNS`.
-2. ``length`` -- token windows of the CLIP BPE (``dgtrs_lib.tokenize``, SOT/EOT included): the short
+3. ``length`` -- token windows of the CLIP BPE (``dgtrs_lib.tokenize``, SOT/EOT included): the short
    caption within the base context (CLIP's 77) and the long description within the stretched one
    (Long-CLIP's 248; both from ``dgtrs_lib.model.configs``), each above a minimum
    (``min_short_tokens``, ``min_long_tokens``) -- DGTRS-CLIP trains the short caption at 77 and the
    long one at 248 (arXiv:2503.19311, section 3), so longer text would be cut silently.
-3. ``fact_check`` -- where the image has metadata, the stated counts, colours, classes and land-cover
+4. ``fact_check`` -- where the image has metadata, the stated counts, colours, classes and land-cover
    shares (:mod:`dgtrs_lib.data.build.facts`); a row with more than ``max_wrong`` wrong statements
    is dropped.
-4. ``clip_agreement`` -- the cosine similarity of the image and each caption under a CLIP model
+5. ``clip_agreement`` -- the cosine similarity of the image and each caption under a CLIP model
    (ours or any ``dgtrs_lib.model.sources.load_model`` source): the row's score is the lower of the
    two; below ``clip_threshold`` it is dropped (``None``: recorded, not applied).
-5. ``eval_leak`` -- the image is a near copy of an evaluation image (:mod:`dgtrs_lib.data.build.leakage`).
 6. ``exact_duplicate`` -- the long description, normalised (lower case, punctuation and whitespace
    folded), equals one already kept: identical texts for different images are false negatives
    for a contrastive loss.
@@ -38,7 +39,7 @@ import numpy as np
 
 from dgtrs_lib.errors import UsageError
 
-FILTERS = ("empty_or_refusal", "length", "fact_check", "clip_agreement", "eval_leak", "exact_duplicate",
+FILTERS = ("eval_leak", "empty_or_refusal", "length", "fact_check", "clip_agreement", "exact_duplicate",
            "near_duplicate")
 REFUSAL_PATTERNS = (
     r"\bi'?m sorry\b", r"\bi am sorry\b", r"\bi can ?not\b", r"\bi can't\b", r"\bi am unable\b", r"\bi'm unable\b",

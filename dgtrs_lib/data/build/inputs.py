@@ -224,6 +224,8 @@ def load_inputs(spec: str, *, seed: int = 0) -> InputSet:
         if isinstance(ds, datasets.DatasetDict):
             raise DataFormatError(f"{path}: a DatasetDict ({', '.join(ds)}); expected one split's folder")
         return dataset_items(ds, str(path))
-    if Path(spec).is_dir():
-        return folder_items(spec)
+    if Path(spec).expanduser().is_dir():
+        return folder_items(Path(spec).expanduser())
+    if "/" in spec or spec.startswith((".", "~")):
+        raise DataFormatError(file_not_found(spec, "a folder of images"))
     raise UsageError(f"input {spec!r}: not a folder and not a known form; expected one of {', '.join(INPUT_FORMS)}")

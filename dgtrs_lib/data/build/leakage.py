@@ -176,3 +176,25 @@ def eval_index(specs, profile=None, progress: bool = False) -> HashIndex:
                 ids, images = [], []
         index.add(images, ids)
     return index
+
+
+def planted_copies(spec: str = "sentinel", n: int = 1, *, jpeg_quality: int = 90, profile=None) -> list:
+    """``n`` images of an evaluation set, re-encoded as JPEG, as build inputs (``Item`` s named
+    ``planted-<set>-<id>``, no metadata): the known leaks a check must find."""
+    import io
+
+    from PIL import Image
+
+    from dgtrs_lib.data.build.inputs import Item
+
+    name, pairs = _eval_images(spec, profile)
+    out = []
+    for image_id, image in pairs:
+        buf = io.BytesIO()
+        image.convert("RGB").save(buf, format="JPEG", quality=jpeg_quality)
+        data = buf.getvalue()
+        out.append(Item(f"planted-{name}-{image_id}", (lambda d=data: Image.open(io.BytesIO(d)).convert("RGB")),
+                        {"planted_from": f"{name}/{image_id}"}, ""))
+        if len(out) == n:
+            break
+    return out
