@@ -235,7 +235,7 @@ class MetadataCaptioner(Captioner):
 
 
 # ----------------------------------------------------------------------------- generated text
-_LABEL = re.compile(r"^\s*(?:\*\*)?(?:short\s+caption|long\s+description|caption|description|answer)(?:\*\*)?\s*:\s*",
+_LABEL = re.compile(r"^\s*(?:\*\*)?(?:short\s+caption|long\s+description|caption|description|answer)(?:\*\*)?\s*:\s*(?:\*\*)?\s*",
                     re.I)
 
 
@@ -244,11 +244,11 @@ def clean_generation(text: str) -> tuple[str, list[str]]:
     done = []
     out = str(text).strip()
     if _LABEL.match(out):
-        out, _ = _LABEL.subn("", out, count=1)
+        out = _LABEL.sub("", out, count=1).strip()
         done.append("label")
     if re.search(r"\*\*|__|^#+\s|^\s*[-*]\s", out, re.M):
         out = re.sub(r"\*\*|__", "", out)
-        out = re.sub(r"^#+\s*|^\s*[-*]\s+", "", out, flags=re.M)
+        out = re.sub(r"^#+\s*|^\s*[-*]\s+", "", out, flags=re.M).strip()
         done.append("markdown")
     if len(out) >= 2 and out[0] in "\"'\u201c" and out[-1] in "\"'\u201d":
         out = out[1:-1].strip()
