@@ -131,3 +131,42 @@ def data_card(report: dict, config: dict, *, name: str | None = None) -> str:
               f"- Evaluation sets not present locally were not checked (checked: "
               f"{', '.join(config.get('eval_sets', [])) or 'none'})."]
     return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- the book's results file
+def results_rows(report: dict, dataset: str) -> list[dict]:
+    """The report as rows of the book's results layout (task ``dataset_build``)."""
+    rows = [{"task": "dataset_build", "dataset": dataset, "metric": "input", "value": report["input_rows"]},
+            {"task": "dataset_build", "dataset": dataset, "metric": "kept", "value": report["kept"]}]
+    for s in report["funnel"][1:]:
+        rows.append({"task": "dataset_build", "dataset": dataset, "metric": f"dropped:{s['step']}",
+                     "value": s["dropped"], "n": s["rows"]})
+    for f, v in report["flagged"].items():
+        rows.append({"task": "dataset_build", "dataset": dataset, "metric": f"flagged:{f}", "value": v})
+    for g, fc in report["fact_check"].items():
+        rows.append({"task": "dataset_build", "dataset": dataset, "metric": f"hallucination_rate:{g}",
+                     "value": fc["rate"], "n": fc["statements"]})
+    return rows
+
+
+def write_build_results(report: dict, profile, run: str, dataset: str, **extra) -> dict:
+    """``results/<profile>/<run>.json`` (+ csv) of a build: the rows above, the funnel, the config."""
+    from dgtrs_lib.env import results_dir
+    from dgtrs_lib.results import results_doc, write_results
+
+    doc = results_doc(run, str(profile), results_rows(report, dataset), protocol=report.get("config", {}),
+                      funnel=report["funnel"], flagged=report["flagged"], fact_check=report["fact_check"],
+                      leaks=report["leaks"], tokens=report["tokens"], clip=report["clip"], **extra)
+    path = write_results(doc, results_dir(profile) / f"{run}.json")
+    return {**doc, "path": str(path)}
+
+
+def funnel_sentence(doc: dict) -> str:
+    """One sentence of a build's funnel, every number read from the results document."""
+    funnel = doc["funnel"]
+    n, kept = funnel[0]["rows"], funnel[-1]["rows"]
+    steps = [s for s in funnel[1:] if s["dropped"]]
+    parts = [f"{s['dropped']} by `{s['step']}`" for s in steps]
+    dropped = ("; the filters dropped " + ", ".join(parts)) if parts else "; no filter dropped any"
+    return (f"Of {n} input images, {kept} ({100 * kept / max(n, 1):.1f} %) were kept{dropped}. "
+            f"{len(doc['leaks'])} image(s) were near copies of an evaluation image.")
