@@ -181,3 +181,26 @@ def test_every_filter_drops_its_crafted_row(tmp_path):
     report = build_dataset(InputSet(items, "crafted"), Crafted(), tmp_path / "d", shard_size=3, leak_index=leak,
                            clip=clip, filters=FilterConfig(near_jaccard=0.7, clip_threshold=1.5), progress=False)
     assert report["dropped"]["clip_agreement"] >= 1 and report["kept"] == 0
+
+
+def test_cli_vlm_captioner_from_a_local_folder_builds_offline(tmp_path, tmp_outputs):
+    """The real loading path (AutoProcessor + AutoModelForImageTextToText) on a saved tiny random
+    LLaVA: offline, because the folder is local. Its captions are nonsense; the filters say so."""
+    from dgtrs_lib.data.build.captioners import tiny_random_vlm
+
+    model, processor = tiny_random_vlm()
+    folder = tmp_path / "tiny-vlm"
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    out = tmp_path / "vlm-built"
+    res = _cli("--input", "syndg:train:4", "--out", str(out), "--captioner", "vlm", "--model", str(folder),
+               "--batch-size", "2", "--no-progress", "--no-default-eval", "--eval", "syndg:4",
+               env_extra={"DGTRS_ONLINE": "0", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    config = json.loads((out / "build.json").read_text())
+    assert config["captioner"]["captioner"] == "vlm" and config["captioner"]["model_id"] == str(folder)
+    report = json.loads((out / "report.json").read_text())
+    assert report["dropped"]["eval_leak"] == 0 and report["built_rows"] == 4
+    assert report["kept"] + sum(report["dropped"].values()) == 4
+    assert f"kept {report['kept']} of 4 images" in res.stdout
+    assert report["fact_check"]["long"]["captions"] == 4   # the nonsense is fact-checked like any caption

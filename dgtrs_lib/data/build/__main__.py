@@ -39,7 +39,8 @@ def parser():
     p.add_argument("--input", required=True, help=f"what to caption: {', '.join(INPUT_FORMS)}")
     p.add_argument("--out", required=True, help="the build folder (resumed when it holds the same build)")
     p.add_argument("--captioner", choices=("metadata", "vlm"), default="metadata")
-    p.add_argument("--model", default=DEFAULT_VLM, help=f"--captioner vlm: a transformers id (default {DEFAULT_VLM})")
+    p.add_argument("--model", default=DEFAULT_VLM,
+                   help=f"--captioner vlm: a transformers id (online) or a local folder (default {DEFAULT_VLM})")
     p.add_argument("--revision", default=None, help="--captioner vlm: the model's revision (commit, tag)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
     p.add_argument("--dtype", choices=("auto", "bf16", "fp16", "fp32"), default="auto")
@@ -96,10 +97,10 @@ def _main(argv) -> int:
         from dgtrs_lib.errors import UsageError
 
         raise UsageError("--clip-threshold: needs --clip SOURCE (the CLIP model that scores image-text agreement)")
-    if args.captioner == "vlm":
+    if args.captioner == "vlm" and not Path(args.model).expanduser().is_dir():
         from dgtrs_lib.env import require_online
 
-        require_online(f"--captioner vlm --model {args.model}", "use --captioner metadata")
+        require_online(f"--captioner vlm --model {args.model}", "use --captioner metadata or a local model folder")
     inputs = load_inputs(args.input).limit(args.limit)
     if args.captioner == "vlm":
         from dgtrs_lib.data.build.captioners import VLMCaptioner

@@ -39,7 +39,7 @@ import re
 from dataclasses import dataclass, field
 
 from dgtrs_lib.data.build.facts import PRESENT_MIN
-from dgtrs_lib.data.build.prompts import CONDENSE_PROMPT, LONG_PROMPT, SHORT_PROMPT, prompt_hash
+from dgtrs_lib.data.build.prompts import CONDENSE_PROMPT, VLM_PROMPTS, prompt_hash
 from dgtrs_lib.data.dual import first_sentence
 from dgtrs_lib.errors import DataError, ModelError, RunError
 
@@ -349,18 +349,21 @@ class VLMCaptioner(Captioner, _ChatGenerator):
         self.do_sample, self.temperature, self.top_p = bool(do_sample), float(temperature), float(top_p)
         self.short_from = short_from
         self.condenser = condenser if condenser is not None else FirstSentenceCondenser()
-        self.prompts = dict(prompts or {"short": SHORT_PROMPT, "long": LONG_PROMPT})
+        self.prompts = dict(prompts or VLM_PROMPTS)
         self._check(model, processor, "VLM captioner")
 
     @classmethod
     def from_pretrained(cls, model_id: str = DEFAULT_VLM, *, revision: str | None = None, device: str | None = None,
                         dtype: str = "auto", **kwargs) -> "VLMCaptioner":
-        """Download ``model_id`` (online only) and build the captioner on ``device``."""
+        """Load ``model_id`` (a Hub id: online only; or a local folder) and build the captioner on ``device``."""
+        from pathlib import Path
+
         from dgtrs_lib.env import require_online
 
-        require_online(f"vision-language model {model_id}",
-                       "caption with the metadata captioner (--captioner metadata), or pass a model and processor "
-                       "already in memory: VLMCaptioner(model, processor)")
+        if not Path(model_id).expanduser().is_dir():  # a local folder needs no download
+            require_online(f"vision-language model {model_id}",
+                           "caption with the metadata captioner (--captioner metadata), pass a local model folder, "
+                           "or a model and processor already in memory: VLMCaptioner(model, processor)")
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 

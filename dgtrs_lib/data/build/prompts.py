@@ -40,10 +40,12 @@ CONDENSE_PROMPT = (
     "Rewrite it as ONE short caption of at most 20 words that keeps the scene type and the most "
     "important objects. Answer with the caption only.")
 
-PROMPTS = {"short": SHORT_PROMPT, "long": LONG_PROMPT, "condense": CONDENSE_PROMPT}
+VLM_PROMPTS = {"short": SHORT_PROMPT, "long": LONG_PROMPT}   # what VLMCaptioner asks by default
+PROMPTS = {**VLM_PROMPTS, "condense": CONDENSE_PROMPT}
 
 
 def prompt_hash(prompts: dict | None = None) -> str:
-    """The first 12 hex digits of the SHA-256 of the prompts (JSON, sorted keys)."""
-    text = json.dumps(dict(prompts or PROMPTS), sort_keys=True)
+    """The first 12 hex digits of the SHA-256 of the prompts (JSON, sorted keys); default: the VLM's
+    two prompts, the hash its rows record."""
+    text = json.dumps(dict(prompts or VLM_PROMPTS), sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
