@@ -61,7 +61,7 @@ def summarise(records: list[dict], n_input: int, config: dict | None = None) -> 
         g["rate"] = g["wrong"] / g["statements"] if g["statements"] else None
         g["share_with_error"] = g["captions_with_error"] / g["checked_captions"] if g["checked_captions"] else None
     funnel = [{"step": "input", "dropped": 0, "rows": n_input}]
-    left = n_input - (n_input - captioned)  # rows of the finished shards
+    left = captioned  # the rows of the finished shards
     if captioned != n_input:
         funnel.append({"step": "not yet built (unfinished shards)", "dropped": n_input - captioned, "rows": left})
     for f in FILTERS:
