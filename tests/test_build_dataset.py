@@ -47,6 +47,7 @@ def _cli(*args, env_extra=None):
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_cli_builds_a_folder_offline_reports_every_filter_and_flags_the_planted_duplicate(tmp_path, tmp_outputs):
     root, planted_from = _folder(tmp_path)
     out = tmp_path / "built"
@@ -183,6 +184,7 @@ def test_every_filter_drops_its_crafted_row(tmp_path):
     assert report["dropped"]["clip_agreement"] >= 1 and report["kept"] == 0
 
 
+@pytest.mark.slow
 def test_cli_vlm_captioner_from_a_local_folder_builds_offline(tmp_path, tmp_outputs):
     """The real loading path (AutoProcessor + AutoModelForImageTextToText) on a saved tiny random
     LLaVA: offline, because the folder is local. Its captions are nonsense; the filters say so."""
