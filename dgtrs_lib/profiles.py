@@ -52,6 +52,8 @@ class Profile:
     gpu_data: Mapping | None = None             # the gpu profile's training set (DGTRS_GPU_DATA overrides)
     prior_sizes: Mapping[str, int] | None = None  # the prior's pre-training corpus (train / validation); None: not trained here
     curve_every: int | None = None              # stage 1: held-out alt-text retrieval every N steps (the plateau curve)
+    build_tiles: int | None = None              # notebook 10: Sentinel-2 tiles the dataset builder captions (None: all)
+    build_shard_size: int = 64                  # ... and the images per shard of its build
 
     def __post_init__(self):
         for name in ("syndg_sizes", "stage1", "stage2", "gpu_data", "prior_sizes"):
@@ -96,7 +98,7 @@ _TABLE = {
         # two seeds of the primary arms keep CI short and still give paired intervals; one of the
         # secondary arms (their contrasts need two, so smoke shows none: it proves the study runs)
         ablation_steps=None, ablation_seeds=(0, 1), ablation_secondary_seeds=(0,),
-        notebook_timeout_s=900,
+        notebook_timeout_s=900, build_tiles=48, build_shard_size=16,
     ),
     "cpu": Profile(
         name="cpu", model="tiny",
@@ -114,7 +116,7 @@ _TABLE = {
         # the secondary ones, 100 steps each, within the hour on 2 cores (issue #12: a locked-image
         # text step is 0.6 s at batch 64 here; 45 runs x 100 steps + 46 evaluations)
         ablation_steps=100, ablation_seeds=(0, 1, 2, 3, 4, 5), ablation_secondary_seeds=(0, 1, 2),
-        notebook_timeout_s=7200,
+        notebook_timeout_s=7200, build_tiles=400, build_shard_size=64,
     ),
     "gpu": Profile(
         name="gpu", model="ViT-B-16",
@@ -132,7 +134,7 @@ _TABLE = {
                     weight_decay=1e-2, precision="auto", num_workers="auto", ckpt_every=25, save_snapshots=False),
         heldout_limit=1000, eval_limit=None,
         ablation_steps=None, ablation_seeds=(0,),
-        notebook_timeout_s=None,
+        notebook_timeout_s=None, build_tiles=None, build_shard_size=128,
         # the input pipeline (dgtrs_lib.data.loader): map-style, decoded by DataLoader workers; a
         # Hub-scale set (DGTRSD, 2 M images) streams instead: DGTRS_GPU_DATA='{"source": ...,
         # "streaming": true, "shuffle_buffer": 10000}'

@@ -9,10 +9,13 @@
 #   4. scripts/bench_train.py: ViT-B/16 pairs/s, peak memory, MFU per step kind;
 #   5. scripts/bench_train.py --gradcache --max-sub-batch: gradient caching vs the plain step at a
 #      contrastive batch of 256 (time, memory), and the largest sub-batch of ViT-B/16 at 248 tokens
-#      that fits, beside the memory model's prediction.
+#      that fits, beside the memory model's prediction;
+#   6. scripts/bench_build.py --vlm: captions per second of the dataset builder's VLM captioner on CUDA
+#      (issue #17): the tiny random LLaVA (the code path: batching, bf16, generate; no download -- this
+#      machine is offline), and a real checkpoint when VLM_MODEL names a local transformers folder.
 # Outputs go to $OUT (default /tmp/gpu_check): nvidia-smi.txt, plan.txt, pytest.log, pytest.xml,
 # bench_input.json/.csv, bench_vitb16.json/.csv, bench_gradcache.json/.csv, bench_tiny.json/.csv,
-# bench.log, summary.txt.
+# bench_build_vlm.json/.csv, bench.log, summary.txt.
 # Usage (repository root):  bash scripts/gpu_check.sh      PY=python3 bash scripts/gpu_check.sh
 set -uo pipefail
 OUT="${OUT:-/tmp/gpu_check}"
@@ -45,12 +48,17 @@ gc_rc=$?
 timeout 30 "$PY" scripts/bench_train.py --device cuda --model tiny --batch 256 --steps 10 \
   --note "gpu_check.sh" --out "$OUT/bench_tiny.json" >> "$OUT/bench.log" 2>&1
 bench_tiny_rc=$?
+vlm_args=(--vlm tiny)
+if [ -n "${VLM_MODEL:-}" ] && [ -d "$VLM_MODEL" ]; then vlm_args=(--vlm "$VLM_MODEL"); fi
+timeout 90 "$PY" scripts/bench_build.py --skip-filters --device cuda "${vlm_args[@]}" --vlm-n 64 --batch-size 32 \
+  --note "gpu_check.sh" --out "$OUT/bench_build_vlm.json" >> "$OUT/bench.log" 2>&1
+vlm_rc=$?
 
 {
   echo "tests rc=$test_rc  input rc=$input_rc  bench ViT-B/16 rc=$bench_rc  gradcache/max-sub-batch rc=$gc_rc" \
-       "bench tiny rc=$bench_tiny_rc  wall=$(( $(date +%s) - start )) s"
+       "bench tiny rc=$bench_tiny_rc  vlm captions rc=$vlm_rc  wall=$(( $(date +%s) - start )) s"
   cat "$OUT/plan.txt"
   tail -n 3 "$OUT/pytest.log"
-  grep -E '^(\{|workers=)' "$OUT/bench.log"
+  grep -E '^(\{|workers=|VLM )' "$OUT/bench.log"
 } | tee "$OUT/summary.txt"
 [ "$test_rc" = 0 ] && [ "$bench_rc" = 0 ] && [ "$input_rc" = 0 ] && [ "$gc_rc" = 0 ]

@@ -9,7 +9,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("script", ["bench_train.py", "bench_input.py", "bench_eval.py", "make_notebook.py"])
+@pytest.mark.parametrize("script", ["bench_train.py", "bench_input.py", "bench_eval.py", "bench_build.py",
+                                    "make_notebook.py"])
 def test_script_help(script):
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / script), "--help"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
