@@ -256,7 +256,8 @@ def run_one(variant: Variant, profile: str, seed: int, *, steps: int | None = No
     return [{**r, "config": variant.key, "seed": seed} for r in json.loads(out.read_text())["results"]]
 
 
-def _arm_doc(profile: str, key: str, seed: int, steps) -> dict:
+def arm_doc(profile: str, key: str, seed: int, steps) -> dict:
+    """The evaluation document of one (arm, seed) as ``run_one`` wrote it."""
     path = results_dir(profile) / "ablations" / f"{key}-s{seed}-{protocol_digest(VARIANT_BY_KEY[key], profile, steps)}.json"
     return json.loads(path.read_text())
 
@@ -408,7 +409,7 @@ def run_ablations(profile: str | None = None, seeds=None, variants=None, *, step
             got = [{**r, "seed": s} for s in seeds for r in got]
         rows += got
         timings[f"{variant.key}-s{seed}"] = round(time.time() - t0, 1)
-    docs = {(v.key, s): _arm_doc(profile, v.key, 0 if v.finetune is None else s, steps)
+    docs = {(v.key, s): arm_doc(profile, v.key, 0 if v.finetune is None else s, steps)
             for v in chosen for s in (seeds if v.finetune is None else arm_seeds(v))}
 
     def per_query(arm, endpoint, use_seeds):

@@ -192,6 +192,8 @@ def forest_plot(contrasts: list[dict], *, columns: int = 2):
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
+    if not contrasts:
+        raise ValueError("forest_plot: no contrasts (a study needs two seeds per arm for one)")
     metrics = list(dict.fromkeys(r.get("label", r["metric"]) for r in contrasts))
     pairs = list(dict.fromkeys(contrast_label(r) for r in contrasts))
     rows = -(-len(metrics) // columns)
