@@ -271,8 +271,11 @@ def layout_problems(info: dict, *, notebook: bool, machine: list[str], body: str
     if paths:
         problems.append(f"shows an absolute path or the build machine's name: {paths[0]!r}"
                         + (f" (+{len(paths) - 1} more)" if len(paths) > 1 else ""))
-    for width, client, line in info.get("pres", [])[:3]:
+    pres = info.get("pres", [])
+    for width, client, line in pres[:3]:
         problems.append(f"a code line overflows the content column ({width} > {client} px): {line!r}")
+    if len(pres) > 3:
+        problems.append(f"... and {len(pres) - 3} more code line(s) overflow the content column")
     for width, head in info.get("tables", [])[:3]:
         problems.append(f"a table is wider than the content column ({width} > "
                         f"{info.get('column', 0):.0f} px): {head!r}")
