@@ -225,3 +225,15 @@ def test_per_image_scores_average_to_mR():
     t2i = np.repeat(np.arange(30), 3)
     per = per_image_recall(img, txt, t2i)
     assert per.shape == (30,) and per.mean() == pytest.approx(retrieval_metrics(img, txt, t2i)["mR"])
+
+
+def test_an_evaluation_change_renames_the_results_file_but_not_the_checkpoint(monkeypatch):
+    from dgtrs_lib.evaluation import datasets as eval_datasets
+    from dgtrs_lib.experiments import ablations
+
+    arm = ablations.VARIANT_BY_KEY["e"]
+    train, result = ablations.protocol_digest(arm, "smoke", None), ablations.results_digest(arm, "smoke", None)
+    assert ablations.results_path("smoke", "e", 1, None).name == f"e-s1-{result}.json"
+    monkeypatch.setattr(eval_datasets, "VIEWS_VERSION", eval_datasets.VIEWS_VERSION + "-changed")
+    assert ablations.protocol_digest(arm, "smoke", None) == train      # the checkpoint is reused
+    assert ablations.results_digest(arm, "smoke", None) != result      # its evaluation is redone

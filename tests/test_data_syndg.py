@@ -239,6 +239,13 @@ def test_load_syndg_caches_and_views(tmp_outputs):
     ret_view = syndg.syndg_retention(dataset=prior["validation"])
     assert ret_view.features["label"].names == syndg.ALL_CLASSES
     assert {syndg.ALL_CLASSES[i] for i in ret_view["label"]} == set(syndg.PRIOR_ONLY_CLASSES)
+    ret_shifted = syndg.syndg_retention(dataset=prior["validation"], shift="mixed")
+    assert ret_shifted["label"] == ret_view["label"] and ret_shifted.features == ret_view.features
+    for i in range(3):  # the same shift per index as the classification view: each changes the pixels
+        assert np.array_equal(np.asarray(ret_shifted[i]["image"]),
+                              np.asarray(syndg.shift_image(ret_view[i]["image"], syndg.SHIFTS[i])))
+    with pytest.raises(ValueError, match="shift"):
+        syndg.syndg_retention(dataset=prior["validation"], shift="fog")
     assert syndg.prior_retrieval(dataset=prior["validation"])[0]["captions"] == [prior["validation"][0]["short_caption"]]
     with pytest.raises(ValueError, match="caption must be"):
         syndg.syndg_retrieval("test", dataset=dd["test"], caption="medium")

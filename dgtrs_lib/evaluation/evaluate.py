@@ -73,6 +73,7 @@ from dgtrs_lib.errors import cli_parser, positive_int, run_cli
 from dgtrs_lib.evaluation.classification import evaluate_classifier, get_templates, mean_over_datasets
 from dgtrs_lib.evaluation.datasets import (
     SPEC_FORMS,
+    VIEWS_VERSION,
     EvaluationError,
     check_dataset_spec,
     classification_data,
@@ -173,7 +174,8 @@ def _spec_key(spec: dict) -> dict:
 def evaluation_identity(model_source, tasks, specs: dict, profile: str) -> dict:
     """What an evaluation's results are the result of: model source, tasks, datasets, profile."""
     return {"model": _source_key(model_source), "tasks": sorted(tasks),
-            "datasets": {t: [_spec_key(s) for s in specs[t]] for t in sorted(specs)}, "profile": profile}
+            "datasets": {t: [_spec_key(s) for s in specs[t]] for t in sorted(specs)}, "profile": profile,
+            "views": VIEWS_VERSION}
 
 
 def default_run_name(identity: dict) -> str:

@@ -39,9 +39,10 @@ g              KPS + DGCL + Long-CLIP's PCA short branch
 * Seeds: every primary arm (``PRIMARY_ARMS``) on the profile's ``ablation_seeds``, the secondary
   arms on its ``ablation_secondary_seeds`` (cpu: six and three), which is what the hour allows.
 * The same fine-tuning steps, batch and learning rate (the profile's ``ablation_steps`` and
-  ``stage2``) in every arm; each arm's training curve must pass ``converged`` (the loss of every
-  trained branch changed by less than ``CONVERGENCE_TOL`` between the last two fifths of
-  training), else the study says so beside the verdict.
+  ``stage2``) in every arm; each arm must pass ``converged`` (the held-out loss of every trained
+  branch -- the same validation pairs read at ``STUDY["heldout_at"]`` of training,
+  ``dgtrs_lib.training.heldout`` -- changed by less than ``CONVERGENCE_TOL`` over the last fifth),
+  else the study says so beside the verdict.
 
 **Primary endpoints and contrasts** (``PRIMARY``; Holm-corrected together), one verdict each:
 
@@ -58,8 +59,17 @@ verdict about the paper rests on them. Verdicts: ``holds`` / ``reversed`` / ``in
 Holm's corrected test over seeds (``dgtrs_lib.experiments.stats``), with the per-query bootstrap
 interval and the minimum detectable effect beside each.
 
-Resumable: each (arm, seed) evaluation is written under ``results/<profile>/ablations/`` with a
-digest of its protocol in the name; a rerun skips what exists. Results:
+**Amendment** (recorded before the rerun it governs): the retention endpoint's view changed after
+the first run of this design. Its clean images put the prior above the instrument's ceiling
+(``dgtrs_lib.experiments.instrument``), where forgetting cannot show; the view now takes them under
+the same scale / blur / colour shift as the shifted classification view
+(``dgtrs_lib.evaluation.datasets.VIEWS_VERSION`` 2). The change follows from that gate, not from
+the contrast (which was inconclusive); the arms' checkpoints are the same, only their evaluation
+is redone.
+
+Resumable: each (arm, seed) checkpoint carries a digest of its training protocol in its name, each
+evaluation under ``results/<profile>/ablations/`` a digest of the training and evaluation
+protocols (``results_digest``); a rerun skips what exists. Results:
 ``results/<profile>/ablations.json`` (+ CSV). ``python -m dgtrs_lib.experiments.ablations``.
 
 Taught in: Ablations: testing the paper's claims in miniature (notebooks/08-ablations.ipynb)
@@ -165,6 +175,23 @@ def protocol_digest(variant: Variant, profile: str, steps: int | None) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
+def results_digest(variant: Variant, profile: str, steps: int | None) -> str:
+    """8 hex digits of the training protocol and the evaluation's (tasks, default datasets, the
+    embedded views' version): an arm's checkpoint is reused when only the evaluation changed, its
+    results file never is."""
+    from dgtrs_lib.evaluation.datasets import VIEWS_VERSION
+    from dgtrs_lib.evaluation.evaluate import DEFAULT_DATASETS, TASKS
+
+    key = {"training": protocol_digest(variant, profile, steps), "tasks": TASKS, "datasets": DEFAULT_DATASETS,
+           "views": VIEWS_VERSION}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def results_path(profile: str, key: str, seed: int, steps: int | None):
+    """``results/<profile>/ablations/<arm>-s<seed>-<results digest>.json``: one (arm, seed)."""
+    return results_dir(profile) / "ablations" / f"{key}-s{seed}-{results_digest(VARIANT_BY_KEY[key], profile, steps)}.json"
+
+
 _CACHE = {}
 
 
@@ -186,12 +213,20 @@ def _model_for(variant: Variant, profile: str, seed: int, steps: int | None):
         record = stage1
     else:
         name = f"study-{variant.key}-s{seed}-{protocol_digest(variant, profile, steps)}"
+        total = steps or get_profile(profile).stage2["steps"]
         record = finetune_variant(profile, stage1, seed=seed, steps=steps, evaluate=False, name=name,
                                   schedule_kwargs={"total": STUDY["schedule_total"]},
+                                  heldout_at=heldout_steps(total),
                                   lock_image=STUDY["lock_image"], image_cache=image_cache(), **variant.finetune)
     model = record.load(get_profile(profile).device())
     lock_image_tower(model, image_cache())
     return model, make_preprocess(model.image_size), {"checkpoint": record.source, **(variant.finetune or {})}, record
+
+
+def heldout_steps(total: int) -> list[int]:
+    """The 0-based steps at which a study arm records its held-out loss (``STUDY["heldout_at"]``
+    as fractions of its ``total`` steps)."""
+    return sorted({max(0, round(f * total) - 1) for f in STUDY.get("heldout_at", ())})
 
 
 def training_curve(record_source: str, every: int = 1) -> dict:
@@ -214,23 +249,42 @@ def training_curve(record_source: str, every: int = 1) -> dict:
     return out
 
 
-def converged(curve: dict, tol: float = CONVERGENCE_TOL) -> dict:
-    """Per trained branch, the relative change of its mean loss from the fourth to the last fifth
-    of training; ``passed`` when every change is below ``tol`` (no arm compared mid-descent)."""
+def converged(curve: dict, tol: float = CONVERGENCE_TOL, heldout: dict | None = None) -> dict:
+    """Whether a run stopped improving: per trained branch, the relative change of its loss over
+    the last fifth of training; ``passed`` when every change is below ``tol`` (no arm is compared
+    mid-descent).
+
+    With a ``heldout`` curve (``dgtrs_lib.training.heldout.read_heldout``: the loss of the same
+    held-out pairs at a few steps) the verdict reads it (``basis: "heldout"``), from its reading
+    nearest 80 % of training to its last; else (``basis: "training"``) the mean per-step training
+    loss of the fourth and the last fifth, which also moves with the batches. Both are recorded
+    when both exist."""
     n = len(curve["step"])
-    out = {"tol": tol, "passed": n >= 10, "change": {}}
+    out = {"tol": tol, "passed": n >= 10, "change": {}, "basis": "training"}
     if n < 10:
         return out
     a, b = slice(int(0.6 * n), int(0.8 * n)), slice(int(0.8 * n), n)
+    trained = []
     for branch in ("loss_long", "loss_short"):
         vals = curve[branch]
         first = [v for v in vals[a] if v is not None]
         last = [v for v in vals[b] if v is not None]
         if not first or not last:
             continue
+        trained.append(branch)
         change = (np.mean(first) - np.mean(last)) / max(abs(np.mean(first)), 1e-9)
         out["change"][branch] = float(change)
         out["passed"] = bool(out["passed"] and abs(change) < tol)
+    if heldout and len(heldout.get("step", [])) >= 2:
+        steps = heldout["step"]
+        total = max(curve["step"]) + 1
+        i = min(range(len(steps) - 1), key=lambda j: abs(steps[j] + 1 - 0.8 * total))
+        out.update(basis="heldout", passed=True, heldout_change={}, heldout_steps=[steps[i], steps[-1]])
+        for branch in trained:
+            first, last = heldout[branch][i], heldout[branch][-1]
+            change = (first - last) / max(abs(first), 1e-9)
+            out["heldout_change"][branch] = float(change)
+            out["passed"] = bool(out["passed"] and abs(change) < tol)
     return out
 
 
@@ -239,7 +293,7 @@ def run_one(variant: Variant, profile: str, seed: int, *, steps: int | None = No
     from dgtrs_lib.evaluation.evaluate import TASKS, evaluate
     from dgtrs_lib.model.tokenizer import TruncationWarning
 
-    out = results_dir(profile) / "ablations" / f"{variant.key}-s{seed}-{protocol_digest(variant, profile, steps)}.json"
+    out = results_path(profile, variant.key, seed, steps)
     if not out.exists():
         model, preprocess, info, record = _model_for(variant, profile, seed, steps)
         with warnings.catch_warnings():  # the prior truncates long text by design (arm a)
@@ -249,16 +303,22 @@ def run_one(variant: Variant, profile: str, seed: int, *, steps: int | None = No
         doc = json.loads(out.read_text())
         doc["model"].update(info)
         if variant.finetune is not None:
+            from pathlib import Path
+
+            from dgtrs_lib.training.heldout import read_heldout
+
             curve = training_curve(record.source)
+            held = read_heldout(Path(record.source).parent)
             doc["training"] = {"curve": {k: v[:: max(1, len(v) // 100)] for k, v in curve.items()},
-                               "converged": converged(curve), "steps": len(curve["step"])}
+                               "heldout": held, "converged": converged(curve, heldout=held),
+                               "steps": len(curve["step"])}
         atomic_write_text(out, json.dumps(doc, indent=2))
     return [{**r, "config": variant.key, "seed": seed} for r in json.loads(out.read_text())["results"]]
 
 
 def arm_doc(profile: str, key: str, seed: int, steps) -> dict:
     """The evaluation document of one (arm, seed) as ``run_one`` wrote it."""
-    path = results_dir(profile) / "ablations" / f"{key}-s{seed}-{protocol_digest(VARIANT_BY_KEY[key], profile, steps)}.json"
+    path = results_path(profile, key, seed, steps)
     return json.loads(path.read_text())
 
 

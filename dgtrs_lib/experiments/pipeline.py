@@ -171,7 +171,8 @@ def load_stage1(stage1):
 def finetune_variant(profile=None, stage1=None, *, schedule: str = "default", stretch: str = "kps", pca: bool = False,
                      seed: int = 0, steps: int | None = None, schedule_kwargs: dict | None = None,
                      name: str | None = None, device: str | None = None, evaluate: bool = True,
-                     frozen: int | None = None, lock_image: bool = False, image_cache=None) -> RunRecord:
+                     frozen: int | None = None, lock_image: bool = False, image_cache=None,
+                     heldout_at=None) -> RunRecord:
     """Stage 2 for ONE variant: stretch the stage-1 model and fine-tune it with DGCL.
 
     Knobs: ``schedule`` (a ``dgtrs_lib.training.curriculum`` name; ``schedule_kwargs`` its
@@ -181,7 +182,8 @@ def finetune_variant(profile=None, stage1=None, *, schedule: str = "default", st
     ``dgtrs_lib.model.frozen``),
     ``pca`` (False: the DGTRS loss as released; True: Long-CLIP's PCA-32 + label smoothing 0.1),
     ``seed`` (data order; stage 1 of the same seed unless ``stage1`` -- a record, a checkpoint or a
-    source -- is given), ``steps``. Returns the run's record (read back when the checkpoint exists;
+    source -- is given), ``steps``, ``heldout_at`` (0-based steps at which the held-out loss of the
+    validation pairs is recorded: ``dgtrs_lib.training.heldout``). Returns the run's record (read back when the checkpoint exists;
     with the model in memory when trained now); ``evaluate`` adds the held-out check to it.
     """
     prof = get_profile(profile)
@@ -204,7 +206,14 @@ def finetune_variant(profile=None, stage1=None, *, schedule: str = "default", st
             "stretch": stretch, "pca": pca, "seed": seed, "ratio": spec["ratio"], "base_context": base.context_length,
             "frozen_rows": model.stretch_info["frozen"], "lock_image": bool(lock_image),
             "schedule_kwargs": dict(schedule_kwargs or {})}
-    res = train(model, data, cfg, out, device=_train_device(prof, device), save_metadata=meta)
+    callback = None
+    if heldout_at:
+        from dgtrs_lib.training.heldout import HeldoutLoss
+
+        val = load_pairs(prof.name, "validation", model.context_length, model.image_size)
+        callback = HeldoutLoss(model, val, out, heldout_at, batch_size=min(cfg.batch_size, 64)
+                               if isinstance(cfg.batch_size, int) else 64)
+    res = train(model, data, cfg, out, device=_train_device(prof, device), save_metadata=meta, callback=callback)
     record = RunRecord.of_checkpoint("stage2", prof.name, res.final, config={**meta, "schedule": schedule, "steps": cfg.steps},
                                      times={"train_wall_s": round(res.wall_s, 1)}, model=model)
     if _is_rank0():

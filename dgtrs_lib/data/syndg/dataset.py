@@ -142,6 +142,18 @@ def shift_image(image, kind: str):
     raise ValueError(f"unknown shift {kind!r}; expected one of {SHIFTS}")
 
 
+def _shifted(ds, shift: str | None):
+    """``ds`` with its images distribution-shifted (``None``: unchanged; ``"mixed"``: image ``i``
+    gets shift ``i mod 3`` of the three)."""
+    if shift is None:
+        return ds
+    if shift not in SHIFTS:
+        raise ValueError(f"shift {shift!r}: expected None or one of {SHIFTS}")
+    return ds.map(lambda b, idx: {"image": [shift_image(im, SHIFTS[i % 3] if shift == "mixed" else shift)
+                                            for im, i in zip(b["image"], idx)]},
+                  batched=True, with_indices=True, features=ds.features)
+
+
 def syndg_classification(split: str = "test", profile: str | None = None, *, dataset=None, seed: int = 0,
                          shift: str | None = None):
     """Zero-shot classification view: ``image_id, image, label: ClassLabel(names=CLASSES)`` (22 classes).
@@ -152,26 +164,27 @@ def syndg_classification(split: str = "test", profile: str | None = None, *, dat
         raise ValueError(f"shift {shift!r}: expected None or one of {SHIFTS}")
     ds = dataset if dataset is not None else load_syndg(profile, seed=seed)[split]
     features = classification_features(CLASSES)
-
-    def fn(b, idx):
-        out = {"label": [CLASSES.index(s) for s in b["scene"]]}
-        if shift is not None:
-            out["image"] = [shift_image(im, SHIFTS[i % 3] if shift == "mixed" else shift)
-                            for im, i in zip(b["image"], idx)]
-        return out
-
-    return ds.map(fn, batched=True, with_indices=True, remove_columns=_DROP, features=features)
+    ds = ds.map(lambda b: {"label": [CLASSES.index(s) for s in b["scene"]]}, batched=True,
+                remove_columns=_DROP, features=features)
+    return _shifted(ds, shift)
 
 
-def syndg_retention(profile: str | None = None, *, dataset=None, seed: int = 0):
+def syndg_retention(profile: str | None = None, *, dataset=None, seed: int = 0, shift: str | None = None):
     """The retention test: held-out pre-training images of the three prior-only classes (golf
     course, solar farm, snowfield, never seen in fine-tuning), classified among all 25 class names
-    (``label: ClassLabel(names=ALL_CLASSES)``): what fine-tuning keeps of the prior's knowledge."""
+    (``label: ClassLabel(names=ALL_CLASSES)``): what fine-tuning keeps of the prior's knowledge.
+
+    ``shift`` as in :func:`syndg_classification`. The evaluation's retention view takes the shifted
+    images (``dgtrs_lib.evaluation.datasets``): on clean images the prior already scores at the
+    ceiling, where forgetting cannot show (the instrument gate of issue #11)."""
+    if shift is not None and shift not in SHIFTS:
+        raise ValueError(f"shift {shift!r}: expected None or one of {SHIFTS}")
     ds = dataset if dataset is not None else load_prior(profile, seed=seed)["validation"]
     ds = ds.filter(lambda b: [s in PRIOR_ONLY_CLASSES for s in b["scene"]], batched=True)
     features = classification_features(ALL_CLASSES)
-    return ds.map(lambda b: {"label": [ALL_CLASSES.index(s) for s in b["scene"]]}, batched=True,
-                  remove_columns=_DROP, features=features)
+    ds = ds.map(lambda b: {"label": [ALL_CLASSES.index(s) for s in b["scene"]]}, batched=True,
+                remove_columns=_DROP, features=features)
+    return _shifted(ds, shift)
 
 
 def prior_retrieval(profile: str | None = None, *, dataset=None, seed: int = 0):
