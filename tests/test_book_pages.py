@@ -198,8 +198,13 @@ def test_committed_study_verdicts_follow_from_its_own_rows():
         assert c["verdict"] == s["verdict"] and abs(c["mean_diff"] - s["mean_diff"]) < 1e-9, c
     assert [c["verdict"] for c in claim_verdicts(again)] == [c["verdict"] for c in study["claims"]]
     text = interpret.study_sentences(study)
+    from dgtrs_lib.experiments.ablations import unconverged_runs
+
     for c in study["claims"]:
         assert f"**{c['claim']}** (`{c['better']}` vs `{c['worse']}`): **{c['verdict']}**." in text
+        bad, runs = unconverged_runs(study, c)  # the convergence note beside it reads the arms' checks
+        assert runs == len(study["protocol"]["arms"][c["better"]]["seeds"]) + len(study["protocol"]["arms"][c["worse"]]["seeds"])
+        assert (f"{len(bad)} of the {runs} runs" if bad else f"All {runs} runs") in text
     summary = interpret.claim_summary(study)
     assert all(c["claim"] in summary and c["verdict"] in summary for c in study["claims"])
 

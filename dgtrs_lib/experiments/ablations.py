@@ -67,6 +67,16 @@ the same scale / blur / colour shift as the shifted classification view
 the contrast (which was inconclusive); the arms' checkpoints are the same, only their evaluation
 is redone.
 
+**Amendment 2** (recorded before the rerun it governs): the convergence check reads the held-out
+loss. The first check compared the mean per-step training loss of the fourth and last fifths; on
+the miniature that loss moves with the batch (by about a third from one step to the next), the
+last steps re-see pairs of the first epoch, and the curriculum moves the loss weights, so a curve
+that had flattened on held-out pairs could still drop by a fifth on its own batches. Each arm now
+reads the loss of the same validation pairs at ``STUDY["heldout_at"]`` of training
+(``dgtrs_lib.training.heldout``; no random number is drawn, so the arms train exactly as before).
+The tolerance, steps and learning rate are unchanged (a shorter warm-up, measured on one arm,
+ended at a higher held-out loss, so it was not taken).
+
 Resumable: each (arm, seed) checkpoint carries a digest of its training protocol in its name, each
 evaluation under ``results/<profile>/ablations/`` a digest of the training and evaluation
 protocols (``results_digest``); a rerun skips what exists. Results:
@@ -94,8 +104,9 @@ from dgtrs_lib.profiles import get_profile, resolve_profile
 
 PRIOR_SEED = 0  # every arm and seed fine-tunes the same prior (issue #11)
 TIE = 1e-6      # differences smaller than this are ties (identical predictions)
-CONVERGENCE_TOL = 0.05  # relative change of a branch's mean loss between the last two fifths
-STUDY = {"schedule_total": 1.0, "lock_image": True}
+CONVERGENCE_TOL = 0.05  # relative change of a branch's held-out loss over the last fifth of training
+# heldout_at: the fractions of training at which each arm's held-out loss is read (``converged``)
+STUDY = {"schedule_total": 1.0, "lock_image": True, "heldout_at": (0.2, 0.4, 0.6, 0.8, 1.0)}
 
 # endpoint key -> (task, dataset, metric, label)
 ENDPOINTS = {
@@ -413,6 +424,16 @@ def claim_verdicts(contrasts: list[dict]) -> list[dict]:
         out.append({"claim": claim, "better": better, "worse": worse, "verdict": overall,
                     "endpoints": {c["endpoint"]: c["verdict"] for c in rows}})
     return out
+
+
+def unconverged_runs(doc: dict, claim: dict) -> tuple[list[str], int]:
+    """The runs (``"<arm>-s<seed>"``) of a claim's two arms in a study document that fail
+    ``converged``, and how many runs the two arms have: what the study says beside a verdict that
+    rests on arms compared mid-descent."""
+    training, arms = doc.get("training", {}), doc["protocol"]["arms"]
+    runs = [f"{arm}-s{s}" for arm in (claim["better"], claim["worse"]) for s in arms[arm]["seeds"]]
+    runs = [r for r in runs if r in training]
+    return [r for r in runs if not training[r]["converged"]["passed"]], len(runs)
 
 
 def signal_checks(rows: list[dict], references: list[dict]) -> list[dict]:

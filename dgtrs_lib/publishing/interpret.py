@@ -113,10 +113,18 @@ def study_sentences(doc: dict) -> str:
     """The primary claims of a claims study (``dgtrs_lib.experiments.ablations``) in words, every
     number and verdict read from the results document: one bullet per claim with its overall
     verdict, and one sub-bullet per endpoint."""
+    from dgtrs_lib.experiments.ablations import unconverged_runs
+
     n_seeds = len(doc["protocol"]["seeds"])
     lines = [f"With {n_seeds} fine-tuning seeds per arm on one prior:", ""]
     for claim in doc["claims"]:
-        lines.append(f"- **{claim['claim']}** (`{claim['better']}` vs `{claim['worse']}`): **{claim['verdict']}**.")
+        bad, runs = unconverged_runs(doc, claim)
+        note = "" if not runs else (
+            f" All {runs} runs of the two arms passed the convergence check." if not bad else
+            f" {len(bad)} of the {runs} runs of the two arms had not converged "
+            f"({', '.join(bad)}): the verdict compares arms mid-descent.")
+        lines.append(f"- **{claim['claim']}** (`{claim['better']}` vs `{claim['worse']}`): "
+                     f"**{claim['verdict']}**.{note}")
         for c in doc["contrasts"]:
             if c["family"] == "primary" and c["claim"] == claim["claim"]:
                 lines.append(f"  - {contrast_sentence(c)}")
