@@ -21,6 +21,7 @@ from dgtrs_lib.experiments.ablations import (
     converged,
     format_table,
     summarize,
+    unconverged_runs,
 )
 
 LONG = ENDPOINTS["long"][:3]
@@ -135,6 +136,17 @@ def test_convergence_check():
     assert converged(flat)["passed"]
     falling = {"step": list(range(100)), "loss_long": list(np.linspace(3, 1, 100)), "loss_short": [None] * 100}
     assert not converged(falling)["passed"] and converged(falling)["change"]["loss_long"] > 0.05
+
+
+def test_unconverged_runs_name_the_failing_runs_of_both_arms():
+    ok, bad = {"converged": {"passed": True}}, {"converged": {"passed": False}}
+    doc = {"training": {"e-s0": ok, "e-s1": bad, "f-s0": ok, "f-s1": ok, "b-s0": bad},
+           "protocol": {"arms": {"e": {"seeds": [0, 1]}, "f": {"seeds": [0, 1]}, "b": {"seeds": [0]},
+                                 "a": {"seeds": [0, 1]}}}}
+    assert unconverged_runs(doc, {"better": "e", "worse": "f"}) == (["e-s1"], 4)
+    assert unconverged_runs(doc, {"better": "e", "worse": "b"}) == (["e-s1", "b-s0"], 3)
+    # the untrained prior has no training record: it counts as no run, not as a failure
+    assert unconverged_runs(doc, {"better": "f", "worse": "a"}) == ([], 2)
 
 
 def test_every_contrast_names_known_arms_and_endpoints():

@@ -205,6 +205,8 @@ def test_committed_study_verdicts_follow_from_its_own_rows():
         bad, runs = unconverged_runs(study, c)  # the convergence note beside it reads the arms' checks
         assert runs == len(study["protocol"]["arms"][c["better"]]["seeds"]) + len(study["protocol"]["arms"][c["worse"]]["seeds"])
         assert (f"{len(bad)} of the {runs} runs" if bad else f"All {runs} runs") in text
+    for c in study["contrasts"]:  # every contrast row names the failing runs of its arms
+        assert c["unconverged"] == unconverged_runs(study, c)[0], c
     summary = interpret.claim_summary(study)
     assert all(c["claim"] in summary and c["verdict"] in summary for c in study["claims"])
 

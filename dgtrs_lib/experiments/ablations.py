@@ -427,9 +427,10 @@ def claim_verdicts(contrasts: list[dict]) -> list[dict]:
 
 
 def unconverged_runs(doc: dict, claim: dict) -> tuple[list[str], int]:
-    """The runs (``"<arm>-s<seed>"``) of a claim's two arms in a study document that fail
-    ``converged``, and how many runs the two arms have: what the study says beside a verdict that
-    rests on arms compared mid-descent."""
+    """The runs (``"<arm>-s<seed>"``) of a claim's (or a contrast's) two arms in a study document
+    that fail ``converged``, and how many runs the two arms have: what the study says beside a
+    verdict that rests on arms compared mid-descent (every contrast row stores the list as
+    ``unconverged``)."""
     training, arms = doc.get("training", {}), doc["protocol"]["arms"]
     runs = [f"{arm}-s{s}" for arm in (claim["better"], claim["worse"]) for s in arms[arm]["seeds"]]
     runs = [r for r in runs if r in training]
@@ -514,6 +515,8 @@ def run_ablations(profile: str | None = None, seeds=None, variants=None, *, step
                 "statistics": {"alpha": stats.ALPHA, "power": stats.POWER, "bootstrap": stats.BOOTSTRAP,
                                "correction": "Holm over the primary contrasts", "convergence_tol": CONVERGENCE_TOL},
                 "generator": _generator_version()}
+    for c in contrasts:  # the pre-registered rule: a contrast on arms mid-descent says so beside its verdict
+        c["unconverged"] = unconverged_runs({"training": training, "protocol": protocol}, c)[0]
     doc = results_doc("ablations", profile, rows, model={"name": prof.model, "study": "ablations"},
                       protocol=protocol, summary=summarize(rows), contrasts=[_public(c) for c in contrasts],
                       claims=claim_verdicts(contrasts), signal=signal_checks(rows, references),
