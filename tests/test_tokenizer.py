@@ -35,6 +35,19 @@ class _no_warning:
         return self._cm.__exit__(*exc)
 
 
+def test_remembered_ids_are_the_same_and_cannot_be_corrupted():
+    """The BPE cache answers a repeated text with the same ids; truncating one result (which
+    rewrites its last token) leaves the next call untouched."""
+    from dgtrs_lib.model.tokenizer import _bpe_ids, encode
+
+    _bpe_ids.cache_clear()
+    first = tokenize(TEXTS[1], context_length=8, warn=False)
+    again = tokenize(TEXTS[1], context_length=248)
+    assert _bpe_ids.cache_info().hits >= 1
+    assert torch.equal(again, open_clip.tokenize([TEXTS[1]], context_length=248))
+    assert first[0, -1] == EOT_ID and encode(TEXTS[1])[7] != EOT_ID
+
+
 def test_truncation_is_reported_with_counts():
     long = "the river bends past " * 40
     with pytest.warns(TruncationWarning, match=r"2 of 3 texts exceed the context length of 20 tokens"):

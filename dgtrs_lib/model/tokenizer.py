@@ -7,6 +7,9 @@ token -- what open_clip and DGTRS's ``tokenize(..., truncate=True)`` do -- but h
 ``TruncationWarning`` says how many texts lost content, so a 77-token model never silently
 reads a fraction of a long remote-sensing description.
 
+The BPE ids of the last 16384 distinct texts are kept in memory (``functools.lru_cache``): a
+study evaluates dozens of models on the same captions.
+
 ``pad_to_longest=True`` trims the padding to the batch's longest sequence (per-batch dynamic
 padding): a 12-token short caption then costs 12 positions, not 248. Models built by
 ``dgtrs_lib.model.longclip`` accept any length up to their context; the EOT token is still found by argmax.
@@ -86,9 +89,17 @@ def _texts(texts) -> list[str]:
     return [_check_text(t, f"texts[{i}]") for i, t in enumerate(texts)]
 
 
+@lru_cache(maxsize=16384)
+def _bpe_ids(text: str) -> tuple[int, ...]:
+    """BPE ids of one checked text, remembered: every evaluation of a study tokenises the same
+    captions and prompts again, and BPE is the slow part (a full cache of long descriptions holds
+    some tens of MB)."""
+    return tuple(_bpe().encode(text))
+
+
 def encode(text: str) -> list[int]:
     """BPE ids of one text with SOT and EOT, untruncated."""
-    return [SOT_ID, *_bpe().encode(_check_text(text)), EOT_ID]
+    return [SOT_ID, *_bpe_ids(_check_text(text)), EOT_ID]
 
 
 def token_lengths(texts) -> list[int]:
