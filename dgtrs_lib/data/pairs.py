@@ -112,13 +112,13 @@ class _Preprocessed(torch.utils.data.Dataset):
 
 def _images_tensor(ds, preprocess, workers: int | None = None) -> torch.Tensor:
     """Pre-compute every image once (the miniature's whole split fits in memory); a large split is
-    decoded by DataLoader workers (default: one per usable core from 2000 images; the same tensors,
-    in order)."""
+    decoded by DataLoader workers (default: one per usable core, at most 8, from 2000 images; the
+    same tensors, in order)."""
     from tqdm.auto import tqdm
 
     ds = ds.select_columns(["image"])
     if workers is None:
-        workers = usable_cpus() if len(ds) >= 2000 else 0
+        workers = min(8, usable_cpus()) if len(ds) >= 2000 else 0
     workers = workers if workers > 1 else 0
     loader = torch.utils.data.DataLoader(_Preprocessed(ds, preprocess), batch_size=256, num_workers=workers,
                                          collate_fn=torch.stack)

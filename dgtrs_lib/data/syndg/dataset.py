@@ -50,12 +50,13 @@ def generate_split(n: int, split: str, seed: int = 0, progress: bool = False, *,
     """A ``datasets.Dataset`` with ``n`` SynDG-RS samples of ``split``.
 
     Every sample is fully determined by ``(seed, split, index)``, so chunks of indices are rendered
-    by separate processes (``workers``; default one per usable core when ``n >= PARALLEL_FROM``) and
+    by separate processes (``workers``; default one per usable core, at most 8, when
+    ``n >= PARALLEL_FROM``) and
     joined in index order: the same bytes as one process, in about 1/workers of the time."""
     import datasets
 
     if workers is None:
-        workers = usable_cpus() if n >= PARALLEL_FROM else 1
+        workers = min(8, usable_cpus()) if n >= PARALLEL_FROM else 1  # each process is its own interpreter
     size = max(16, min(256, n // (4 * workers) or 1))  # a few chunks per process keep them all busy
     chunks = [(start, min(start + size, n)) for start in range(0, n, size)]
     bar = None
