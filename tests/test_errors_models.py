@@ -10,6 +10,7 @@ from official_reference import OfficialLongCLIP
 from dgtrs_lib import CheckpointError, create_long_model, load_model, save_official, tokenize
 from dgtrs_lib.model import sources
 from dgtrs_lib.model.checkpoint import META_KEY, model_from_state_dict, read_checkpoint
+from dgtrs_lib.model.configs import MODEL_CONFIGS
 from dgtrs_lib.model.longclip import LongCLIP
 
 TEXTS = ["a harbor with boats", "a dense forest beside a winding river with two bridges and a road"]
@@ -82,7 +83,7 @@ def test_our_checkpoints_still_load_in_the_official_layout(mini):
     tokens = tokenize(TEXTS, 104)
     with torch.no_grad():
         assert torch.allclose(ref.encode_text(tokens), model.encode_text(tokens), atol=1e-4)
-    LongCLIP(128, vision_cfg=dict(image_size=64, layers=3, width=128, patch_size=8, head_width=64),
+    LongCLIP(128, vision_cfg=dict(MODEL_CONFIGS["tiny"]["vision_cfg"]),
              text_cfg=dict(context_length=104, vocab_size=49408, width=128, heads=2, layers=3),
              quick_gelu=True, keep=8).load_state_dict(state, strict=True)
 
