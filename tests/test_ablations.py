@@ -249,3 +249,19 @@ def test_an_evaluation_change_renames_the_results_file_but_not_the_checkpoint(mo
     monkeypatch.setattr(eval_datasets, "VIEWS_VERSION", eval_datasets.VIEWS_VERSION + "-changed")
     assert ablations.protocol_digest(arm, "smoke", None) == train      # the checkpoint is reused
     assert ablations.results_digest(arm, "smoke", None) != result      # its evaluation is redone
+
+
+def test_a_model_shape_change_renames_the_checkpoint(monkeypatch):
+    """Another patch size (or any shape of the model) is another protocol: no arm trained with the
+    old shapes is reused."""
+    import copy
+
+    from dgtrs_lib.experiments import ablations
+    from dgtrs_lib.model import configs
+
+    arm = ablations.VARIANT_BY_KEY["e"]
+    before = ablations.protocol_digest(arm, "smoke", None)
+    changed = copy.deepcopy(configs.MODEL_CONFIGS)
+    changed["tiny"]["vision_cfg"]["patch_size"] = 32
+    monkeypatch.setattr(configs, "MODEL_CONFIGS", changed)
+    assert ablations.protocol_digest(arm, "smoke", None) != before

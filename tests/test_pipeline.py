@@ -159,3 +159,27 @@ def test_run_records_read_the_one_schema_and_the_earlier_layouts(tmp_path):
                                                    "steps": 5, "train_wall_s": 3.0, "validation": check}))
     old = record_of(variant / "final.pt", "stage2", "cpu")
     assert old.heldout == {variant.name: check} and old.times == {"train_wall_s": 3.0} and old.config["steps"] == 5
+
+
+def test_a_cached_prior_of_other_shapes_is_an_error_not_reused(tmp_outputs, monkeypatch):
+    """A stage-1 folder whose record says it was trained with another patch size is refused with
+    one line naming the folder and the changed shape; a record of the current shapes is reused."""
+    from dgtrs_lib.env import pipeline_dir
+    from dgtrs_lib.errors import ConflictError
+    from dgtrs_lib.experiments.pipeline import pretrain_stage1
+    from dgtrs_lib.experiments.records import write_record
+    from dgtrs_lib.model.configs import architecture_of
+
+    folder = pipeline_dir("smoke") / "stage1-s0"
+    folder.mkdir(parents=True)
+    (folder / "final.pt").write_bytes(b"")             # never read: the record decides
+    old = architecture_of("tiny")
+    old["vision_cfg"] = {**old["vision_cfg"], "patch_size": 4}
+    write_record(RunRecord.of_checkpoint("stage1", "smoke", folder / "final.pt",
+                                         config={"seed": 0, "architecture": old}))
+    with pytest.raises(ConflictError, match=r"stage1-s0: this cached stage-1 prior was trained with other "
+                                            r"shapes .*\(vision_cfg.patch_size: 4 -> 16\); remove the folder"):
+        pretrain_stage1("smoke", 0)
+    write_record(RunRecord.of_checkpoint("stage1", "smoke", folder / "final.pt",
+                                         config={"seed": 0, "architecture": architecture_of("tiny")}))
+    assert pretrain_stage1("smoke", 0).checkpoint == folder / "final.pt"

@@ -102,6 +102,7 @@ from dgtrs_lib.env import results_dir
 from dgtrs_lib.errors import cli_parser, positive_int, run_cli
 from dgtrs_lib.experiments import stats
 from dgtrs_lib.io import atomic_write_text
+from dgtrs_lib.model.configs import architecture_of
 from dgtrs_lib.profiles import get_profile, resolve_profile
 
 PRIOR_SEED = 0  # every arm and seed fine-tunes the same prior (issue #11)
@@ -184,7 +185,7 @@ def protocol_digest(variant: Variant, profile: str, steps: int | None) -> str:
     prof = get_profile(profile)
     key = {"arm": variant.finetune, "study": STUDY if variant.finetune else None, "steps": steps,
            "stage2": dict(prof.stage2), "generator": VERSION, "prior_seed": PRIOR_SEED,
-           "stretch": {"keep": prof.keep, "ratio": prof.ratio}}
+           "stretch": {"keep": prof.keep, "ratio": prof.ratio}, "model": architecture_of(prof.model)}
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 

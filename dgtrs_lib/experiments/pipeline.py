@@ -43,9 +43,10 @@ from safetensors.torch import save_file
 
 from dgtrs_lib.data.pairs import load_pairs
 from dgtrs_lib.env import pipeline_checkpoint, pipeline_dir, results_dir
-from dgtrs_lib.errors import cli_parser, positive_int, run_cli
+from dgtrs_lib.errors import ConflictError, cli_parser, positive_int, run_cli
 from dgtrs_lib.evaluation.evaluate import heldout_retrieval
 from dgtrs_lib.experiments.records import RECORD_FILE, RunRecord, read_record, record_of, write_record
+from dgtrs_lib.model.configs import architecture_of
 from dgtrs_lib.model.longclip import create_model, stretch_model
 from dgtrs_lib.model.sources import load_model
 from dgtrs_lib.model.tokenizer import TruncationWarning
@@ -106,13 +107,15 @@ def pretrain_stage1(profile=None, seed: int = 0, *, steps: int | None = None, de
         return RunRecord(stage="stage1", name=prof.stage1_source, profile=prof.name, source=prof.stage1_source,
                          config={"stage": "stage1", "profile": prof.name, "seed": seed})
     out = pipeline_dir(prof.name) / (f"stage1-s{seed}" + ("" if steps is None else f"-{steps}steps"))
+    architecture = architecture_of(prof.model)
     if (out / FINAL_FILE).exists():
-        return record_of(out / FINAL_FILE, "stage1", prof.name)
+        return _check_architecture(record_of(out / FINAL_FILE, "stage1", prof.name), prof.model, architecture)
     torch.manual_seed(seed)
     model = create_model(prof.model)
     data = load_pairs(prof.name, "prior", model.context_length, model.image_size, short_only=True)
     cfg = _config(prof.stage1, steps=steps, schedule="short_only", seed=seed, init_logit_scale=math.log(1 / 0.07))
-    meta = {"stage": "stage1", "profile": prof.name, "seed": seed, "corpus": "syndg-prior"}
+    meta = {"stage": "stage1", "profile": prof.name, "seed": seed, "corpus": "syndg-prior",
+            "model": prof.model, "architecture": architecture}
     if _is_rank0():  # the initial positional table: how far each row moves is the effective-length measurement
         out.mkdir(parents=True, exist_ok=True)
         save_file({"positional_embedding": model.positional_embedding.detach().clone()}, str(out / INIT_POS_FILE))
@@ -123,6 +126,22 @@ def pretrain_stage1(profile=None, seed: int = 0, *, steps: int | None = None, de
     if _is_rank0():
         write_record(record)
     return record
+
+
+def _check_architecture(record: RunRecord, name: str, architecture: dict) -> RunRecord:
+    """A cached prior trained with other shapes than configuration ``name`` now has is an error, not
+    a silently different model (records written before the shapes were recorded are not checked)."""
+    trained = record.config.get("architecture")
+    if trained is None or trained == architecture:
+        return record
+    changed = sorted(f"{part}.{k}: {trained.get(part, {}).get(k)!r} -> {v!r}"
+                     for part in ("vision_cfg", "text_cfg") for k, v in architecture[part].items()
+                     if trained.get(part, {}).get(k) != v)
+    if trained.get("embed_dim") != architecture["embed_dim"]:
+        changed.insert(0, f"embed_dim: {trained.get('embed_dim')!r} -> {architecture['embed_dim']!r}")
+    raise ConflictError(f"{record.checkpoint.parent}: this cached stage-1 prior was trained with other shapes than "
+                        f"model {name!r} has now ({'; '.join(changed)}); remove the folder (or `make clean`) to "
+                        "train it again")
 
 
 INIT_POS_FILE = "init_positional.safetensors"

@@ -43,6 +43,15 @@ MODEL_CONFIGS: dict[str, dict] = {
 }
 
 
+def architecture_of(name: str) -> dict:
+    """The shapes of configuration ``name`` (``embed_dim``, ``vision_cfg``, ``text_cfg``): what a
+    trained run must match to be reused (``dgtrs_lib.experiments.pipeline``, the study's digests)."""
+    if name not in MODEL_CONFIGS:
+        raise KeyError(f"unknown model configuration {name!r}: expected one of {sorted(MODEL_CONFIGS)}")
+    cfg = MODEL_CONFIGS[name]
+    return {k: cfg[k] for k in ("embed_dim", "vision_cfg", "text_cfg")}
+
+
 def stretch_of(name: str) -> dict:
     """``{"keep", "ratio", "base_context", "context"}`` of a configuration name."""
     if name not in MODEL_CONFIGS:
