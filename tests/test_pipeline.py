@@ -162,9 +162,9 @@ def test_run_records_read_the_one_schema_and_the_earlier_layouts(tmp_path):
 
 
 def test_a_cached_prior_of_other_shapes_is_an_error_not_reused(tmp_outputs, monkeypatch):
-    """A stage-1 folder whose record says it was trained with another patch size is refused with
+    """A stage-1 (or stage-2) folder whose record says it was trained with another patch size is refused with
     one line naming the folder and the changed shape; a record of the current shapes is reused."""
-    from dgtrs_lib.env import pipeline_dir
+    from dgtrs_lib.env import pipeline_checkpoint, pipeline_dir
     from dgtrs_lib.errors import ConflictError
     from dgtrs_lib.experiments.pipeline import pretrain_stage1
     from dgtrs_lib.experiments.records import write_record
@@ -178,8 +178,14 @@ def test_a_cached_prior_of_other_shapes_is_an_error_not_reused(tmp_outputs, monk
     write_record(RunRecord.of_checkpoint("stage1", "smoke", folder / "final.pt",
                                          config={"seed": 0, "architecture": old}))
     with pytest.raises(ConflictError, match=r"stage1-s0: this cached stage-1 prior was trained with other "
-                                            r"shapes .*\(vision_cfg.patch_size: 4 -> 16\); remove the folder"):
+                                            r"shapes .*\(vision_cfg.patch_size: 4 -> 16\); remove the profile's pipeline folder"):
         pretrain_stage1("smoke", 0)
     write_record(RunRecord.of_checkpoint("stage1", "smoke", folder / "final.pt",
                                          config={"seed": 0, "architecture": architecture_of("tiny")}))
     assert pretrain_stage1("smoke", 0).checkpoint == folder / "final.pt"
+    dgcl = pipeline_checkpoint("smoke")                  # the same for a cached stage-2 run
+    dgcl.parent.mkdir(parents=True)
+    dgcl.write_bytes(b"")
+    write_record(RunRecord.of_checkpoint("stage2", "smoke", dgcl, config={"seed": 0, "architecture": old}))
+    with pytest.raises(ConflictError, match=r"dgcl: this cached stage-2 run was trained with other shapes"):
+        get_or_train("smoke")

@@ -129,8 +129,9 @@ def pretrain_stage1(profile=None, seed: int = 0, *, steps: int | None = None, de
 
 
 def _check_architecture(record: RunRecord, name: str, architecture: dict) -> RunRecord:
-    """A cached prior trained with other shapes than configuration ``name`` now has is an error, not
-    a silently different model (records written before the shapes were recorded are not checked)."""
+    """A cached run (stage 1 or 2) trained with other shapes than configuration ``name`` now has is
+    an error, not a silently different model (records written before the shapes were recorded are
+    not checked)."""
     trained = record.config.get("architecture")
     if trained is None or trained == architecture:
         return record
@@ -139,9 +140,10 @@ def _check_architecture(record: RunRecord, name: str, architecture: dict) -> Run
                      if trained.get(part, {}).get(k) != v)
     if trained.get("embed_dim") != architecture["embed_dim"]:
         changed.insert(0, f"embed_dim: {trained.get('embed_dim')!r} -> {architecture['embed_dim']!r}")
-    raise ConflictError(f"{record.checkpoint.parent}: this cached stage-1 prior was trained with other shapes than "
-                        f"model {name!r} has now ({'; '.join(changed)}); remove the folder (or `make clean`) to "
-                        "train it again")
+    what = "stage-1 prior" if record.stage == "stage1" else "stage-2 run"
+    raise ConflictError(f"{record.checkpoint.parent}: this cached {what} was trained with other shapes than "
+                        f"model {name!r} has now ({'; '.join(changed)}); remove the profile's pipeline folder "
+                        f"{record.checkpoint.parent.parent} (or `make clean`) to train it again")
 
 
 INIT_POS_FILE = "init_positional.safetensors"
@@ -210,7 +212,7 @@ def finetune_variant(profile=None, stage1=None, *, schedule: str = "default", st
     out = pipeline_dir(prof.name) / (name or variant_name(schedule, stretch, pca, seed, steps))
     final = out / FINAL_FILE
     if final.exists():
-        return record_of(final, "stage2", prof.name)
+        return _check_architecture(record_of(final, "stage2", prof.name), prof.model, architecture_of(prof.model))
     base = load_stage1(stage1)
     spec = prof.stretch
     model = stretch_model(base, keep=spec["keep"], ratio=spec["ratio"], mode=stretch, frozen=frozen, seed=seed)
@@ -224,7 +226,8 @@ def finetune_variant(profile=None, stage1=None, *, schedule: str = "default", st
     meta = {"stage": "stage2", "profile": prof.name, "stage1": stage1.source if isinstance(stage1, RunRecord) else str(stage1),
             "stretch": stretch, "pca": pca, "seed": seed, "ratio": spec["ratio"], "base_context": base.context_length,
             "frozen_rows": model.stretch_info["frozen"], "lock_image": bool(lock_image),
-            "schedule_kwargs": dict(schedule_kwargs or {})}
+            "schedule_kwargs": dict(schedule_kwargs or {}), "model": prof.model,
+            "architecture": architecture_of(prof.model)}
     callback = None
     if heldout_at:
         from dgtrs_lib.training.heldout import HeldoutLoss
@@ -247,7 +250,7 @@ def get_or_train(profile=None) -> RunRecord:
     prof = get_profile(profile)
     final = pipeline_checkpoint(prof.name)
     if final.exists():
-        return record_of(final, "stage2", prof.name)
+        return _check_architecture(record_of(final, "stage2", prof.name), prof.model, architecture_of(prof.model))
     return run_pipeline(prof)
 
 
