@@ -76,8 +76,10 @@ def test_dynamic_padding_matches_full_context():
 
 def test_official_round_trip(tmp_path):
     model = stretch_model(create_model("tiny"), keep=8, ratio=4)
-    path = save_official(model, tmp_path / "mini.pt", note="test")
+    # "model" and "path" are metadata keys too (the run records name the model config)
+    path = save_official(model, tmp_path / "mini.pt", note="test", model="tiny", path="elsewhere")
     meta = json.loads((tmp_path / "mini.json").read_text())
+    assert meta["model"] == "tiny" and meta["path"] == "elsewhere" and meta["note"] == "test"
     assert meta["keep"] == 8 and meta["ratio"] == 4 and meta["base_context"] == 32 and meta["format"] == "dgtrs-official"
     state = torch.load(path, weights_only=True)
     assert state["positional_embedding"].shape == state["positional_embedding_res"].shape == (104, 128)

@@ -66,9 +66,10 @@ def sidecar_path(path: str | os.PathLike) -> Path:
     return path.with_name(path.stem + ".json")
 
 
-def save_official(model: DynamicCLIP, path: str | os.PathLike, **metadata) -> Path:
+def save_official(model: DynamicCLIP, path: str | os.PathLike, /, **metadata) -> Path:
     """Save ``model`` as an official-format state dict (+ ``<stem>.json`` sidecar), atomically;
-    keep / ratio / contexts are recorded in the file too (module doc)."""
+    keep / ratio / contexts are recorded in the file too (module doc). ``model`` and ``path`` are
+    positional-only, so a metadata key may be called ``model`` (the run records' model name)."""
     source_state = model.state_dict()
     state = OrderedDict((k, v.detach().cpu().contiguous()) for k, v in source_state.items())
     stretch = getattr(model, "stretch_info", {}) or {}
