@@ -77,14 +77,15 @@ reads the loss of the same validation pairs at ``STUDY["heldout_at"]`` of traini
 The tolerance, steps and learning rate are unchanged (a shorter warm-up, measured on one arm,
 ended at a higher held-out loss, so it was not taken).
 
-**Amendment 3** (recorded before the rerun it governs): the miniature's image tower reads 16-pixel
-patches instead of 8-pixel ones (``dgtrs_lib.model.configs``, ``tiny``), so the prior and every arm
-are trained again. The reason is the build budget of issue #11 (the prior within about ten
-minutes on two cores; with 8-pixel patches it took sixteen), not any verdict: the arms, endpoints,
-contrasts, seeds, steps and statistics are unchanged, the prior's recipe too. The coarser grid
-lowers the prior's held-out alt-text retrieval; the instrument's gates are measured again on it
-before the study is read. The shapes enter the protocol digest, so no arm of the old tower is
-reused.
+**Amendment 3, withdrawn after its rerun.** It was recorded before the rerun: the miniature's
+image tower would read 16-pixel patches instead of 8-pixel ones, for the build budget of issue #11
+(the prior took sixteen minutes on two cores with 8-pixel patches, about eight with 16), the arms,
+endpoints, contrasts, seeds, steps and statistics unchanged. The instrument, measured on the
+16-pixel prior and arms before the study is read, failed both Sentinel-2 gates (zero-shot
+classification below chance for every arm, SeLo below the flat map), while the SynDG-RS gates
+still passed. A budget change may not break an instrument, so the tower went back to 8-pixel
+patches and that rerun's contrasts are not used: the study stands as measured on the 8-pixel
+tower. The shapes stay in the protocol digest, so arms of one tower are never reused for another.
 
 Resumable: each (arm, seed) checkpoint carries a digest of its training protocol in its name, each
 evaluation under ``results/<profile>/ablations/`` a digest of the training and evaluation

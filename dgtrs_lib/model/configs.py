@@ -29,13 +29,13 @@ MODEL_CONFIGS: dict[str, dict] = {
     ),
     # The miniature: every head is 64 wide, as in OpenAI's models, so the architecture can be read
     # back from a state dict's shapes alone (official loaders infer heads = width // 64).
-    # Patch 16 (a 4 x 4 grid, 17 image tokens): chosen for the build budget of issue #11 (the prior
-    # within about 10 minutes on 2 cores), not for any claim. With patch 8 (65 tokens) the prior's
-    # 1500 steps took 16 minutes on this machine (0.63 s a step against 0.25 s); its held-out
-    # alt-text retrieval is lower with patch 16, and the instrument gates are measured on it.
+    # Patch 8 (an 8 x 8 grid, 65 image tokens). Patch 16 was tried for issue #11's build budget (the
+    # prior's step 0.25 s against 0.63 s on 2 cores) and withdrawn: on the 16-pixel prior both
+    # Sentinel-2 gates of the instrument failed (classification below chance, SeLo below the flat
+    # map) while the SynDG-RS tasks barely moved (study amendment 3, dgtrs_lib.experiments.ablations).
     "tiny": dict(
         embed_dim=128,
-        vision_cfg=dict(image_size=64, layers=3, width=128, patch_size=16, head_width=64),
+        vision_cfg=dict(image_size=64, layers=3, width=128, patch_size=8, head_width=64),
         text_cfg=dict(context_length=32, vocab_size=49408, width=128, heads=2, layers=3),
         # measured (results/reference/instrument-cpu.json, gate effective_length_and_keep)
         keep=30, ratio=45,

@@ -16,7 +16,7 @@ than the context (per-batch dynamic padding; causal attention makes the padding 
 EOT irrelevant to the pooled EOT feature). QuickGELU is used everywhere, as in OpenAI's weights.
 
 Configs: ``ViT-B-16`` and ``ViT-L-14`` (OpenAI shapes, context 77 before stretching) and ``tiny``,
-the CPU miniature of this book: 64 px images, patch 16, width 128, 3+3 layers, a 32-token base
+the CPU miniature of this book: 64 px images, patch 8, width 128, 3+3 layers, a 32-token base
 context standing in for CLIP's 77, stretched by KPS with the keep and ratio measured on its prior
 (``dgtrs_lib.model.configs``).
 
