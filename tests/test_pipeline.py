@@ -177,8 +177,9 @@ def test_a_cached_prior_of_other_shapes_is_an_error_not_reused(tmp_outputs, monk
     old["vision_cfg"] = {**old["vision_cfg"], "patch_size": 4}
     write_record(RunRecord.of_checkpoint("stage1", "smoke", folder / "final.pt",
                                          config={"seed": 0, "architecture": old}))
-    with pytest.raises(ConflictError, match=r"stage1-s0: this cached stage-1 prior was trained with other "
-                                            r"shapes .*\(vision_cfg.patch_size: 4 -> 16\); remove the profile's pipeline folder"):
+    now = architecture_of("tiny")["vision_cfg"]["patch_size"]
+    with pytest.raises(ConflictError, match=rf"stage1-s0: this cached stage-1 prior was trained with other "
+                                            rf"shapes .*\(vision_cfg.patch_size: 4 -> {now}\); remove the profile's pipeline folder"):
         pretrain_stage1("smoke", 0)
     write_record(RunRecord.of_checkpoint("stage1", "smoke", folder / "final.pt",
                                          config={"seed": 0, "architecture": architecture_of("tiny")}))
